@@ -1,0 +1,1 @@
+"""Users, roles, JWT authentication and the role-based permissions every app reuses."""

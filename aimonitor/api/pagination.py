@@ -1,0 +1,8 @@
+"""Pagination shared by every list endpoint: ``page`` and ``page_size`` -> {count, next, previous, results}."""
+from rest_framework.pagination import PageNumberPagination
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AimonitorConfig(AppConfig):
+    name = "aimonitor"
+    verbose_name = "AIMonitor"

@@ -1,0 +1,12 @@
+"""The Celery app. With REDIS_URL the broker is Redis and workers are separate processes
+(`celery -A aimonitor worker`, GPU hosts with `-Q inference`); without it the broker is in-memory
+and the server process runs the workers itself (see aimonitor.embedded)."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aimonitor.settings")
+
+app = Celery("aimonitor")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

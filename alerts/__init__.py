@@ -1,0 +1,1 @@
+"""Alerts, their snapshots, handling, statistics, export, and live push to browsers."""

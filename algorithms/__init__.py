@@ -1,0 +1,1 @@
+"""Algorithm records, their weight files, and the inference engine."""

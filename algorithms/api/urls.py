@@ -1,0 +1,9 @@
+"""Algorithms API routes."""
+from rest_framework.routers import DefaultRouter
+
+app_name = "algorithms"
+
+router = DefaultRouter(trailing_slash="/?")
+router.include_root_view = False
+
+urlpatterns = [*router.urls]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The embedded single-machine run (`make run`): migrate, seed, collect static files, then serve HTTP
+# and WebSocket through daphne; with no REDIS_URL the Celery workers run inside the server process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${1:-${PORT:-8000}}
+PY=.venv/bin/python
+mkdir -p var logs
+$PY manage.py migrate --noinput
+$PY manage.py seed
+$PY manage.py collectstatic --noinput -v0
+echo "AIMonitor: http://0.0.0.0:${PORT}/  (admin: /admin/, API docs: /docs, health: /api/health)"
+exec .venv/bin/daphne -b 0.0.0.0 -p "$PORT" --http-timeout 120 --proxy-headers aimonitor.asgi:application

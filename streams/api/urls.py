@@ -1,0 +1,9 @@
+"""Streams API routes."""
+from rest_framework.routers import DefaultRouter
+
+app_name = "streams"
+
+router = DefaultRouter(trailing_slash="/?")
+router.include_root_view = False
+
+urlpatterns = [*router.urls]
