@@ -322,11 +322,27 @@ if LOG_TO_FILES:
     LOGGING["handlers"]["access_file"] = {**_rotating, "filename": str(LOG_DIR / "access.log")}
     LOGGING["handlers"]["error_file"] = {**_rotating, "filename": str(LOG_DIR / "error.log"), "level": "WARNING"}
 
-# --- Inference ---------------------------------------------------------------------------------
+# --- Algorithms and the inference engine -------------------------------------------------------
 INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 GPU_MEMORY_FRACTION = env_float("GPU_MEMORY_FRACTION", 0.0)  # 0: no cap
 YOLO_CONFIG_DIR = str(Path(env_str("YOLO_CONFIG_DIR", str(VAR_DIR / "ultralytics"))))
 os.environ.setdefault("YOLO_CONFIG_DIR", YOLO_CONFIG_DIR)
+# (algorithms settings end)
+
+# --- Streams, ZLMediaKit and capture -----------------------------------------------------------
+# (streams settings end)
+
+# --- Monitoring tasks and workers --------------------------------------------------------------
+# (monitoring settings end)
+
+# --- Alerts ------------------------------------------------------------------------------------
+# (alerts settings end)
+
+# --- Faces -------------------------------------------------------------------------------------
+# (faces settings end)
+
+# --- Production and observability --------------------------------------------------------------
+# (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
