@@ -331,6 +331,21 @@ INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", "auto")  # auto | cpu | cuda | cu
 GPU_MEMORY_FRACTION = env_float("GPU_MEMORY_FRACTION", 0.0)  # 0: no cap
 YOLO_CONFIG_DIR = str(Path(env_str("YOLO_CONFIG_DIR", str(VAR_DIR / "ultralytics"))))
 os.environ.setdefault("YOLO_CONFIG_DIR", YOLO_CONFIG_DIR)
+# Upload validation loads the model in a child process; a file that takes longer is refused.
+MODEL_VALIDATION_TIMEOUT = env_float("MODEL_VALIDATION_TIMEOUT", 120.0)
+# Workers sum inference timings in memory and write them this often (seconds).
+INFERENCE_STATS_FLUSH_SECONDS = env_float("INFERENCE_STATS_FLUSH_SECONDS", 10.0)
+# TensorRT export: auto (a CUDA GPU and the tensorrt package here), or 1 when the web host has no GPU
+# but the inference workers that run exports do.
+EXPORT_TENSORRT = env_str("EXPORT_TENSORRT", "auto")
+# INT8 calibration data set (an ultralytics dataset YAML on the GPU host); INT8 export is refused without it.
+EXPORT_INT8_DATA = env_str("EXPORT_INT8_DATA", "")
+# The name the seed registers the shipped person/fall detector under.
+DEFAULT_ALGORITHM_NAME = env_str("AIMONITOR_DEFAULT_ALGORITHM_NAME", "Person detector (YOLOv8)")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "WeightsFormatEnum": "algorithms.choices.WeightsFormat",
+    "ExportFormatEnum": "algorithms.choices.ExportFormat",
+})
 # (algorithms settings end)
 
 # --- Streams, ZLMediaKit and capture -----------------------------------------------------------
