@@ -349,6 +349,32 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 # (algorithms settings end)
 
 # --- Streams, ZLMediaKit and capture -----------------------------------------------------------
+# Where `file` streams may live (os.pathsep-separated; symlinks and ".." are resolved before checking).
+STREAM_MEDIA_ROOTS = [Path(p) for p in env_list("AIMONITOR_MEDIA_ROOTS", [str(VIDEOS_DIR)], sep=os.pathsep)]
+STREAM_PROBE_TIMEOUT = env_float("STREAM_PROBE_TIMEOUT", 8.0)  # seconds for status probes and snapshots
+# ZLMediaKit is optional: with ZLM_API_URL unset, everything reads cameras directly.
+ZLM_API_URL = env_str("ZLM_API_URL", "")  # e.g. http://127.0.0.1:80
+ZLM_SECRET = env_str("ZLM_SECRET", "")
+ZLM_TIMEOUT = env_float("ZLM_TIMEOUT", 5.0)
+ZLM_VHOST = env_str("ZLM_VHOST", "__defaultVhost__")
+ZLM_APP = env_str("ZLM_APP", "live")
+# Host the workers read ZLM's RTSP re-stream from, and the host/ports players are given.
+ZLM_RTSP_HOST = env_str("ZLM_RTSP_HOST", "127.0.0.1")
+ZLM_PUBLIC_HOST = env_str("ZLM_PUBLIC_HOST", "127.0.0.1")
+ZLM_HTTP_PORT = env_int("ZLM_HTTP_PORT", 80)
+ZLM_RTSP_PORT = env_int("ZLM_RTSP_PORT", 554)
+ZLM_RTMP_PORT = env_int("ZLM_RTMP_PORT", 1935)
+ZLM_PROXY_RETRY_COUNT = env_int("ZLM_PROXY_RETRY_COUNT", -1)  # <=0: ZLM retries a dead source forever
+ZLM_PROXY_TIMEOUT_SEC = env_float("ZLM_PROXY_TIMEOUT_SEC", 10.0)
+# Shared secret ZLM puts in each hook URL (/api/zlm/hooks/<hook>?secret=...). Unset: hooks are refused.
+ZLM_HOOK_SECRET = env_str("ZLM_HOOK_SECRET", "")
+# on_stream_changed fires once per protocol; only this schema's events change a stream's status.
+ZLM_HOOK_SCHEMA = env_str("ZLM_HOOK_SCHEMA", "rtsp")
+STREAMS_RECONCILE_SECONDS = env_int("STREAMS_RECONCILE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["streams-reconcile"] = {
+    "task": "streams.tasks.reconcile_streams",
+    "schedule": float(STREAMS_RECONCILE_SECONDS),
+}
 # (streams settings end)
 
 # --- Monitoring tasks and workers --------------------------------------------------------------
