@@ -381,6 +381,27 @@ CELERY_BEAT_SCHEDULE["streams-reconcile"] = {
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------
+# Snapshots: JPEG quality and the longest side a stored snapshot keeps (0: full size).
+ALERT_SNAPSHOT_JPEG_QUALITY = env_int("ALERT_SNAPSHOT_JPEG_QUALITY", 85)
+ALERT_SNAPSHOT_MAX_SIDE = env_int("ALERT_SNAPSHOT_MAX_SIDE", 1920)
+# Retention: alerts older than this many days are purged with their files (0: keep forever), in
+# batches so that one run never holds a long transaction.
+ALERT_RETENTION_DAYS = env_int("ALERT_RETENTION_DAYS", 90)
+ALERT_PURGE_BATCH_SIZE = env_int("ALERT_PURGE_BATCH_SIZE", 500)
+ALERT_PURGE_INTERVAL_MINUTES = env_int("ALERT_PURGE_INTERVAL_MINUTES", 60)
+# Export: the most rows one CSV/xlsx export may hold; past it the request is refused with 422.
+ALERT_EXPORT_MAX_ROWS = env_int("ALERT_EXPORT_MAX_ROWS", 100_000)
+# Lists: an unfiltered list on a table larger than this reports the planner's estimate instead of
+# counting every row (PostgreSQL only); filtered counts stop at this cap (and say so).
+ALERT_LIST_COUNT_LIMIT = env_int("ALERT_LIST_COUNT_LIMIT", 10_000)
+# Batch processing: the most ids one request may name.
+ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
+# WebSocket: how long a restricted user's stream visibility is reused before it is checked again.
+ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
+CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
+    "task": "alerts.tasks.purge_expired_alerts",
+    "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),
+}
 # (alerts settings end)
 
 # --- Faces -------------------------------------------------------------------------------------
