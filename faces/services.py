@@ -62,7 +62,9 @@ def decode_image(data: bytes, field: str = "face_image") -> tuple[np.ndarray, st
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind, (width, height) = probe.format, probe.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    # ImportError: once ultralytics is imported it patches Image.open to retry unknown files with an
+    # optional HEIF plugin, which raises when that plugin is absent.
+    except (UnidentifiedImageError, OSError, ValueError, ImportError, Image.DecompressionBombError):
         raise FaceRejected("invalid_image", "The file is not a readable image.", field) from None
     if kind not in IMAGE_EXTENSIONS:
         raise FaceRejected("invalid_image", f"Unsupported image format {kind}.", field)
@@ -183,6 +185,14 @@ def delete_faces(faces) -> int:
         Face.objects.filter(pk__in=ids).delete()
         transaction.on_commit(lambda: (get_index().removed(ids), _delete_files(files)))
     return len(ids)
+
+
+def delete_library(library: FaceLibrary) -> int:
+    """Deletes a library with all its faces (files and index entries included); returns the face count."""
+    with transaction.atomic():
+        count = delete_faces(Face.objects.filter(library=library).values_list("pk", flat=True))
+        library.delete()
+    return count
 
 
 def _delete_files(names: list[str]) -> None:
