@@ -429,6 +429,49 @@ FACES_REEXTRACT_BATCH = env_int("FACES_REEXTRACT_BATCH", 200)
 # (faces settings end)
 
 # --- Production and observability --------------------------------------------------------------
+# Prometheus /metrics: open to everyone only in DEBUG; in production a scraper must present
+# METRICS_TOKEN ("Authorization: Bearer <token>") or connect directly (no proxy) from an address in
+# METRICS_ALLOWED_IPS (addresses or CIDR networks).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", DEBUG)
+MIDDLEWARE.insert(1, "aimonitor.metrics.RequestMetricsMiddleware")
+
+# GPU sampling (NVML) by each worker, kept in the cache for /api/system/gpus and the admin.
+GPU_SAMPLE_SECONDS = env_float("GPU_SAMPLE_SECONDS", 15.0)
+# A worker asked for a GPU that is not there refuses to start (aimonitor.gpu.require_device).
+WORKER_REQUIRE_DEVICE = env_bool("WORKER_REQUIRE_DEVICE", True)
+# /api/system/info: how long to wait for Celery workers to answer a ping, and which queues to measure.
+SYSTEM_INSPECT_TIMEOUT = env_float("SYSTEM_INSPECT_TIMEOUT", 1.0)
+SYSTEM_QUEUES = env_list("SYSTEM_QUEUES", [CELERY_TASK_DEFAULT_QUEUE, CELERY_INFERENCE_QUEUE])
+
+# PostgreSQL connections: persistent (CONN_MAX_AGE, set above) or, with DB_POOL=1, psycopg's pool
+# (Django then needs CONN_MAX_AGE=0: the pool owns the connections).
+DB_POOL = env_bool("DB_POOL", False)
+if DATABASE_URL and DATABASES["default"]["ENGINE"].endswith("postgresql") and DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+    }
+if DATABASE_URL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
+
+# Optional: sessions (the admin) in the cache, i.e. Redis in production.
+if env_bool("SESSIONS_IN_CACHE", False):
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Logs: no credentials or tokens in any record (URLs with user:password@, tokens in query strings,
+# bearer tokens, JWTs), whichever handler writes it.
+LOGGING["filters"]["redact"] = {"()": "aimonitor.logging.RedactingFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", [])
+    if "redact" not in _handler["filters"]:
+        _handler["filters"].insert(0, "redact")
+# Celery workers keep the project's log handlers (and so the redaction) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):
