@@ -8,9 +8,6 @@ app_name = "streams"
 
 router = DefaultRouter(trailing_slash="/?")
 router.include_root_view = False
-# DRF >= 3.15 turns the constructor's trailing_slash into "/" (any truthy value); set the optional
-# slash after construction so every route answers with and without it.
-router.trailing_slash = "/?"
 # Cameras, groups and ZLM hooks (streams engineer).
 router.register("streams", views.VideoStreamViewSet, basename="stream")
 router.register("stream-groups", views.StreamGroupViewSet, basename="stream-group")
