@@ -106,7 +106,7 @@ class FrameReader:
 
     def __init__(self, url: str, *, sample_fps: float, loop: bool = False, open_timeout: float = 10.0,
                  read_timeout: float = 10.0, backoff_initial: float = 1.0, backoff_max: float = 30.0,
-                 on_status: StatusCallback | None = None):
+                 on_status: StatusCallback | None = None, pace: bool = True):
         if sample_fps <= 0:
             raise ValueError("sample_fps must be positive")
         self.url = url
@@ -117,6 +117,9 @@ class FrameReader:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.on_status = on_status
+        # Files play at their own frame rate (a simulated camera); pace=False reads them as fast as
+        # they decode (offline analysis, benchmarks). Sampling still follows media time.
+        self.pace = pace
         self.status = "unknown"
         self.last_error = ""
         self.frames_read = 0  # frames pulled from the source (grabbed), sampled or not
@@ -309,7 +312,7 @@ class FrameReader:
                         return True
             self.frames_read += 1
             # Real time: wait until this frame's moment on the wall clock.
-            wait = started + media_time - time.monotonic()
+            wait = started + media_time - time.monotonic() if self.pace else 0
             if wait > 0 and self._stop.wait(wait):
                 break
             if media_time >= next_due:
