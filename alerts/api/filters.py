@@ -7,6 +7,8 @@ import django_filters
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from alerts.choices import AlertLevel, AlertStatus
 from alerts.models import Alert
@@ -47,6 +49,7 @@ class StrictBooleanField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
