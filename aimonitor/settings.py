@@ -403,6 +403,14 @@ ALERT_LIST_COUNT_LIMIT = env_int("ALERT_LIST_COUNT_LIMIT", 10_000)
 ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
 # WebSocket: how long a restricted user's stream visibility is reused before it is checked again.
 ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
+# WebSocket: the server sends {"type": "ping"} this often so that proxies keep idle sockets open (0: off).
+ALERTS_WS_HEARTBEAT_SECONDS = env_float("ALERTS_WS_HEARTBEAT_SECONDS", 30.0)
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
+    # (BZPOPMIN, 5 s): every consumer idle for 5 s died with "Timeout reading from ...". Reads get
+    # more room than the pop. (Belongs with CHANNEL_LAYERS above; kept here to stay in this section.)
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0)}]
 CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
     "task": "alerts.tasks.purge_expired_alerts",
     "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),
