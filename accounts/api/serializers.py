@@ -27,6 +27,11 @@ class UserSerializer(serializers.ModelSerializer):
                   "roles", "created_at", "updated_at", "last_login"]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["roles"] = sorted(data["roles"])  # stable, like the role codes in tokens and logs
+        return data
+
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
