@@ -485,6 +485,11 @@ for _handler in LOGGING["handlers"].values():
         _handler["filters"].insert(0, "redact")
 # Celery workers keep the project's log handlers (and so the redaction) instead of their own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# `check --deploy`: HSTS preloading is a site owner's explicit, hard-to-undo decision (hstspreload.org),
+# so it stays opt-in (SECURE_HSTS_PRELOAD=1) and its reminder is silenced while it is off.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):
