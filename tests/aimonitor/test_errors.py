@@ -38,7 +38,7 @@ def test_401_and_403(api_client, viewer_client):
 
 
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/no/such/thing/", "/api/users/999999",
-                                  "/api/roles/not-a-number"])
+                                  "/api/roles/not-a-number", "/api/users/not-a-number", "/api/users/%00"])
 def test_404_for_unknown_api_paths(admin_client, path):
     assert_error(admin_client.get(path), 404, "not_found")
     if "such" in path:  # no route at all: every method is a 404 (a detail route answers POST with 405)
