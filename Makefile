@@ -8,6 +8,7 @@ REQ_HASH := $(shell cat requirements/*.txt scripts/bootstrap_env.sh | sha256sum 
 VENV := $(VENV_ROOT)/venv-$(REQ_HASH)
 PY := $(VENV)/bin/python
 PORT ?= 8000
+HOST ?= 0.0.0.0
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
@@ -22,11 +23,11 @@ env: $(VENV)/.ready
 
 ## make run: install everything, migrate, seed, and serve HTTP + WebSocket on 0.0.0.0:$(PORT)
 run: env
-	AIMONITOR_DEV=$${AIMONITOR_DEV:-1} bash scripts/run_embedded.sh "$(PORT)"
+	AIMONITOR_DEV=$${AIMONITOR_DEV:-1} HOST="$(HOST)" bash scripts/run_embedded.sh "$(PORT)"
 
 ## make test: the whole test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: env
-	$(PY) manage.py makemigrations --check --dry-run
+	AIMONITOR_DEV=1 LOG_TO_FILES=0 $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
