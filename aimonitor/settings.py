@@ -428,8 +428,14 @@ FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
 # Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
 FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
 FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
-# Vector index: exact inner product up to this many faces per library, HNSW above.
+# Vector index: exact inner product up to this many faces per library, approximate above:
+# "pq-refine" (4-bit PQ fast-scan + exact re-ranking of k * FACES_PQ_K_FACTOR candidates) or "hnsw".
 FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_INDEX_KIND = env_str("FACES_INDEX_KIND", "pq-refine")
+FACES_PQ_M = env_int("FACES_PQ_M", 64)
+FACES_PQ_K_FACTOR = env_int("FACES_PQ_K_FACTOR", 50)
+# FAISS OpenMP threads per process (0: FAISS's default, one per core).
+FACES_FAISS_THREADS = env_int("FACES_FAISS_THREADS", 1)
 FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
 FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
 FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)
