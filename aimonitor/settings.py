@@ -496,6 +496,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 if not DEBUG and not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS.append("security.W021")
+# Every app has a "status" field with its own choices; name each enum in the OpenAPI schema after
+# its choice class, so schema generation (part of `check --deploy`) has no naming collision.
+for _enum, _choices in {
+    "StreamStatusEnum": "streams.choices.StreamStatus",
+    "TaskStatusEnum": "streams.choices.TaskStatus",
+    "AlgorithmStatusEnum": "algorithms.choices.AlgorithmStatus",
+    "ExportStatusEnum": "algorithms.choices.ExportStatus",
+    "AlertStatusEnum": "alerts.choices.AlertStatus",
+    "ImportStatusEnum": "faces.choices.ImportStatus",
+}.items():
+    SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(_enum, _choices)
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):
