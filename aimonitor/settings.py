@@ -168,8 +168,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 
-# Embedded mode: the broker is in-process, so the server process runs the workers itself.
+# Embedded mode: the broker is in-process, so the server process runs the workers itself
+# (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
