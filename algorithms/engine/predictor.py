@@ -101,7 +101,10 @@ class Predictor:
         except Exception as exc:
             raise EngineError(f"cannot load {self.weights.name}: {exc}") from exc
         self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
-        self.options = self.run_options(config)
+        try:
+            self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        except ValueError as exc:  # e.g. target classes the new weights do not have
+            raise EngineError(f"config does not fit {self.weights.name}: {exc}") from exc
         self.load_ms = (time.perf_counter() - started) * 1000
         if warmup:
             self.warmup()
@@ -123,7 +126,10 @@ class Predictor:
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Applies a changed config's call-time settings (thresholds, classes, batch size) in place."""
-        self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        try:
+            self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        except ValueError as exc:
+            raise EngineError(f"config does not fit {self.weights.name}: {exc}") from exc
 
     def warmup(self) -> None:
         """One forward pass on a blank frame: the first real call then pays no lazy set-up (graph
