@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from alerts.models import Alert
 from alerts.services import raise_alert
@@ -38,9 +37,13 @@ def _orm_beside_playwright(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _media_root(settings):
-    """The media view is bound to the configured MEDIA_ROOT when the URLs load, so snapshots are
-    written there (a temporary folder of this test run, see tests/bootstrap.py)."""
-    Path(django_settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    """The media view took its folder from MEDIA_ROOT when the URLs were first loaded (maybe during
+    another test); snapshots are written to that same folder so that the browser can load them."""
+    from django.urls import resolve
+
+    served = Path(resolve("/media/probe.jpg").kwargs["document_root"])
+    served.mkdir(parents=True, exist_ok=True)
+    settings.MEDIA_ROOT = served
 
 
 def raise_from_worker(**kwargs) -> Alert:
