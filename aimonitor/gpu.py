@@ -199,6 +199,8 @@ def parse_device(device: str | int | None) -> tuple[str, int | None]:
 
 def cuda_device_count() -> int:
     """GPUs this process may use (after CUDA_VISIBLE_DEVICES), as torch sees them; 0 without torch."""
+    # NVML answers without creating a CUDA context, so a Celery parent can still fork its pool.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     try:
         import torch
     except ImportError:

@@ -30,6 +30,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 logger = logging.getLogger(__name__)
 
+# In multi-process mode every metric writes a file at creation: the folder must exist before any
+# process (a manage.py command, a worker) imports this module.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 NAMESPACE = "aimonitor"
 
 # Buckets in seconds: HTTP requests span 1 ms (health) to the 120 s server timeout (video work);

@@ -168,8 +168,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 
-# Embedded mode: the broker is in-process, so the server process runs the workers itself.
+# Embedded mode: the broker is in-process, so the server process runs the workers itself
+# (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -292,7 +295,7 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -428,8 +431,14 @@ FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
 # Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
 FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
 FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
-# Vector index: exact inner product up to this many faces per library, HNSW above.
+# Vector index: exact inner product up to this many faces per library, approximate above:
+# "pq-refine" (4-bit PQ fast-scan + exact re-ranking of k * FACES_PQ_K_FACTOR candidates) or "hnsw".
 FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_INDEX_KIND = env_str("FACES_INDEX_KIND", "pq-refine")
+FACES_PQ_M = env_int("FACES_PQ_M", 64)
+FACES_PQ_K_FACTOR = env_int("FACES_PQ_K_FACTOR", 50)
+# FAISS OpenMP threads per process (0: FAISS's default, one per core).
+FACES_FAISS_THREADS = env_int("FACES_FAISS_THREADS", 1)
 FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
 FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
 FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)
@@ -485,6 +494,22 @@ for _handler in LOGGING["handlers"].values():
         _handler["filters"].insert(0, "redact")
 # Celery workers keep the project's log handlers (and so the redaction) instead of their own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# `check --deploy`: HSTS preloading is a site owner's explicit, hard-to-undo decision (hstspreload.org),
+# so it stays opt-in (SECURE_HSTS_PRELOAD=1) and its reminder is silenced while it is off.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+# Every app has a "status" field with its own choices; name each enum in the OpenAPI schema after
+# its choice class, so schema generation (part of `check --deploy`) has no naming collision.
+for _enum, _choices in {
+    "StreamStatusEnum": "streams.choices.StreamStatus",
+    "TaskStatusEnum": "streams.choices.TaskStatus",
+    "AlgorithmStatusEnum": "algorithms.choices.AlgorithmStatus",
+    "ExportStatusEnum": "algorithms.choices.ExportStatus",
+    "AlertStatusEnum": "alerts.choices.AlertStatus",
+    "ImportStatusEnum": "faces.choices.ImportStatus",
+}.items():
+    SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(_enum, _choices)
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):

@@ -4,7 +4,8 @@
   and a non-zero exit, not a worker that fails every frame later), and drop metric files of dead
   processes;
 - once ready: sample this host's GPUs into the cache every ``GPU_SAMPLE_SECONDS``;
-- when a pool child exits: forget its live metric values.
+- when a pool child exits: forget its live metric values;
+- Celery's own log handlers get the credential redaction like the project's.
 
 These are process-lifecycle hooks (observability and start-up checks), not business flow.
 """
@@ -37,6 +38,18 @@ def check_device_and_metrics(**_kwargs) -> None:
         # SystemExit, not an exception: Celery logs and swallows exceptions from signal handlers.
         raise SystemExit(2) from exc
     logger.info("Worker inference device: %s (INFERENCE_DEVICE=%s)", device, settings.INFERENCE_DEVICE)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def redact_celery_log_handlers(logger=None, **_kwargs) -> None:
+    """Celery adds its own handlers (``--logfile``, the console); they redact credentials too."""
+    from aimonitor.logging import RedactingFilter
+
+    for target in {logger, logging.getLogger()} - {None}:
+        for handler in target.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
 
 
 @signals.worker_ready.connect

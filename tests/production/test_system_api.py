@@ -196,3 +196,19 @@ def test_system_info_counts_a_running_worker(operator_client, settings, tmp_path
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_admin_dashboard_shows_the_gpus_and_task_counts(client, make_user):
+    staff = make_user("admin", "boss", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    gpu.store_sample({"host": "gpu-a", "available": True, "driver": "550", "error": None,
+                      "sampled_at": "2026-11-28T15:00:00+00:00",
+                      "gpus": [{"index": 0, "name": "NVIDIA L4", "uuid": "GPU-1", "utilization_percent": 37,
+                                "memory_used_bytes": 3 << 30, "memory_total_bytes": 24 << 30, "temperature_c": 58}]})
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="system-status"' in html
+    assert "0: NVIDIA L4" in html and "37 %" in html and "3.0 GiB / 24.0 GiB" in html and "58 °C" in html
+    assert "Monitoring tasks" in html and "inference: 0" in html
