@@ -168,8 +168,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 
-# Embedded mode: the broker is in-process, so the server process runs the workers itself.
+# Embedded mode: the broker is in-process, so the server process runs the workers itself
+# (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -496,6 +499,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 if not DEBUG and not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS.append("security.W021")
+# Every app has a "status" field with its own choices; name each enum in the OpenAPI schema after
+# its choice class, so schema generation (part of `check --deploy`) has no naming collision.
+for _enum, _choices in {
+    "StreamStatusEnum": "streams.choices.StreamStatus",
+    "TaskStatusEnum": "streams.choices.TaskStatus",
+    "AlgorithmStatusEnum": "algorithms.choices.AlgorithmStatus",
+    "ExportStatusEnum": "algorithms.choices.ExportStatus",
+    "AlertStatusEnum": "alerts.choices.AlertStatus",
+    "ImportStatusEnum": "faces.choices.ImportStatus",
+}.items():
+    SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(_enum, _choices)
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):

@@ -74,3 +74,51 @@ def test_a_good_token_gives_the_user_and_its_expiry(make_user):
     assert message["authenticated"] is True
     assert message["username"] == "watcher"
     assert message["token_exp"] == int(token["exp"])
+
+
+# --- the session socket through the project's ASGI application ----------------------------------
+
+def _session(query: str, origin: bytes = b"http://localhost", then=None):
+    from aimonitor.asgi import application
+
+    async def run():
+        communicator = WebsocketCommunicator(application, f"/ws/session{query}", headers=[(b"origin", origin)])
+        connected, code = await communicator.connect()
+        result = {"connected": connected, "code": code}
+        if connected:
+            result["hello"] = await communicator.receive_json_from(timeout=5)
+            if then is not None:
+                result["then"] = await then(communicator)
+            await communicator.disconnect()
+        return result
+
+    return async_to_sync(run)()
+
+
+def test_session_socket_refuses_anonymous_and_bad_tokens():
+    assert _session("") == {"connected": False, "code": 4401}
+    assert _session("?token=bad") == {"connected": False, "code": 4401}
+
+
+def test_session_socket_refuses_a_foreign_origin(make_user):
+    token = AccessToken.for_user(make_user("viewer", "o"))
+    assert _session(f"?token={token}", origin=b"https://evil.example.com")["connected"] is False
+
+
+def test_session_socket_greets_the_user_and_forwards_personal_messages(make_user):
+    from aimonitor.live import broadcast, user_group
+
+    user = make_user("operator", "live")
+    token = AccessToken.for_user(user)
+
+    async def push_and_receive(communicator):
+        from channels.db import database_sync_to_async
+
+        await database_sync_to_async(broadcast)(user_group(user.pk), {"type": "note", "text": "hi"})
+        return await communicator.receive_json_from(timeout=5)
+
+    result = _session(f"?token={token}", then=push_and_receive)
+    assert result["connected"] is True
+    assert result["hello"] == {"type": "session", "user": {"id": user.pk, "username": "live", "roles": ["operator"]},
+                               "token_exp": int(token["exp"])}
+    assert result["then"] == {"type": "note", "text": "hi"}

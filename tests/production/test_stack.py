@@ -89,6 +89,7 @@ class Stack:
             "AIMONITOR_VAR_DIR": str(tmp / "var"),
             "AIMONITOR_LOG_DIR": str(self.logs),
             "STATIC_ROOT": str(tmp / "static"),
+            "AIMONITOR_VIDEOS_DIR": str(tmp / "videos"),
             "LOG_FORMAT": "json",
             "LOG_TO_FILES": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
@@ -284,39 +285,6 @@ def test_metrics_merge_the_web_workers_and_need_the_token(stack):
     assert 'aimonitor_queue_depth{queue="inference"} 0.0' in text
 
 
-def _websocket_route() -> str | None:
-    from aimonitor.routing import websocket_urlpatterns
-
-    patterns = [str(p.pattern) for p in websocket_urlpatterns]
-    for wanted in ("ws/alerts", "ws/monitor-tasks"):
-        if any(wanted in p for p in patterns):
-            return wanted
-    return None
-
-
-def test_websocket_connects_with_a_token_and_is_refused_without(stack):
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-    from websockets.sync.client import connect
-
-    route = _websocket_route()
-    if route is None:
-        pytest.skip("no WebSocket route merged yet (waits for the alerts feed or monitoring task consumers)")
-    token = stack.login()
-    url = f"ws://127.0.0.1:{stack.port}/{route}/"
-    if route == "ws/monitor-tasks":
-        pytest.skip("only the per-task route is merged; the task part below covers it")
-    origin = {"origin": f"http://127.0.0.1:{stack.port}"}
-    with connect(f"{url}?token={token}", open_timeout=10, **origin) as ws:
-        ws.ping().wait(5)
-    with pytest.raises((ConnectionClosed, InvalidStatus)):
-        with connect(url, open_timeout=10, **origin) as ws:
-            ws.recv(timeout=5)
-    # The token travelled in the query string: no log line may carry it.
-    time.sleep(0.5)
-    for log in stack.logs.glob("*.log"):
-        assert token not in log.read_text(errors="replace"), log.name
-
-
 def _route_exists(path: str) -> bool:
     from django.urls import resolve
 
@@ -325,17 +293,51 @@ def _route_exists(path: str) -> bool:
     return resolve(path).func is not views.not_found
 
 
-def test_streams_can_be_created_from_a_local_video(stack, tmp_path):
+@pytest.fixture(scope="module")
+def video_stream(stack):
+    """A stream created over HTTP from a local H.264 clip (the bus picture: four people)."""
     from tests.media import bus_image, make_clip
 
-    if not _route_exists("/api/streams"):
+    if not _route_exists("/api/streams/"):
         pytest.skip("waits for the streams API (/api/streams) to be merged into main")
-    clip = make_clip(tmp_path / "gate.mp4", [bus_image()], fps=5, seconds_per_frame=2)
+    videos = Path(stack.env["AIMONITOR_VIDEOS_DIR"])
+    videos.mkdir(parents=True, exist_ok=True)
+    clip = make_clip(videos / "gate.mp4", [bus_image()], fps=5, seconds_per_frame=4)
     token = stack.login()
-    response = stack.post("/api/streams", token, json={"name": "gate", "url": str(clip), "type": "file"})
+    response = stack.post("/api/streams/", token, json={"name": "gate", "url": str(clip), "type": "file"})
     assert response.status_code == 201, response.text
-    listed = stack.get("/api/streams", token).json()
+    return response.json()
+
+
+def test_streams_can_be_created_from_a_local_video(stack, video_stream):
+    token = stack.login()
+    listed = stack.get("/api/streams/", token).json()
     assert [s["name"] for s in listed["results"]] == ["gate"]
+    assert listed["results"][0]["type"] == "file"
+
+
+def test_websocket_connects_with_a_token_and_is_refused_without(stack, video_stream):
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    token = stack.login()
+    url = f"ws://127.0.0.1:{stack.port}/ws/streams/{video_stream['id']}/"
+    origin = {"origin": f"http://127.0.0.1:{stack.port}"}
+    with connect(f"{url}?token={token}", open_timeout=10, **origin) as ws:
+        ws.send('{"type": "ping"}')
+        assert ws.recv(timeout=10) == '{"type": "pong"}'
+        # While it is open, /metrics counts it (summed over the gunicorn workers).
+        text = stack.get("/metrics", METRICS_TOKEN).text
+        assert 'aimonitor_websocket_connections{route="/ws/streams/{id}/"} 1.0' in text
+    with pytest.raises((ConnectionClosed, InvalidStatus)):
+        with connect(url, open_timeout=10, **origin) as ws:
+            ws.recv(timeout=5)
+    # The token travelled in the query string: no log line may carry it.
+    time.sleep(0.5)
+    logs = list(stack.logs.glob("*.log"))
+    assert any(log.name == "gunicorn-error.log" for log in logs)
+    for log in logs:
+        assert token not in log.read_text(errors="replace"), log.name
 
 
 @pytest.mark.skip(reason="waits for the monitoring branch (monitoring tasks, their worker loop and the "
