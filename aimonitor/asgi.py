@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from accounts.websocket import JWTAuthMiddleware  # noqa: E402
+from aimonitor.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from aimonitor.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.EMBEDDED_WORKERS:
@@ -25,6 +26,8 @@ if settings.EMBEDDED_WORKERS:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": WebSocketMetricsMiddleware(
+            AllowedHostsOriginValidator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -9,7 +9,7 @@ python=${2:-python3}
 # OpenCV's wheels need libGL and glib at import; the console's browser test needs Chromium.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
-  for pkg in libgl1 libglib2.0-0 chromium; do
+  for pkg in libgl1 libglib2.0-0 chromium shellcheck; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
