@@ -2,6 +2,7 @@
 tokens, and the roles cache."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import secrets
@@ -178,8 +179,13 @@ class LoginBlocked(Exception):
     retry_after: int
 
 
+def _digest(value: str) -> str:
+    # Client-chosen text never goes into a cache key as it is: bounded length, no odd characters.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _failure_keys(username: str, address: str) -> list[str]:
-    return [f"accounts:login-fail:user:{username.lower()}", f"accounts:login-fail:addr:{address}"]
+    return [f"accounts:login-fail:user:{_digest(username.lower())}", f"accounts:login-fail:addr:{_digest(address)}"]
 
 
 def _check_lockout(keys: list[str]) -> None:
@@ -238,6 +244,11 @@ def issue_tokens(user: User) -> dict:
 
 
 # --- roles cache -------------------------------------------------------------------------------
+
+def roles_list_cache_key(full_path: str) -> str:
+    """The cache key of one roles-list page (per query string), under the current version."""
+    return f"accounts:roles:list:v{roles_cache_version()}:{_digest(full_path)}"
+
 
 def roles_cache_version() -> int:
     return cache.get_or_set(ROLES_CACHE_VERSION_KEY, 1, None)

@@ -168,8 +168,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 
-# Embedded mode: the broker is in-process, so the server process runs the workers itself.
+# Embedded mode: the broker is in-process, so the server process runs the workers itself
+# (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -292,7 +295,7 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -403,6 +406,14 @@ ALERT_LIST_COUNT_LIMIT = env_int("ALERT_LIST_COUNT_LIMIT", 10_000)
 ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
 # WebSocket: how long a restricted user's stream visibility is reused before it is checked again.
 ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
+# WebSocket: the server sends {"type": "ping"} this often so that proxies keep idle sockets open (0: off).
+ALERTS_WS_HEARTBEAT_SECONDS = env_float("ALERTS_WS_HEARTBEAT_SECONDS", 30.0)
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
+    # (BZPOPMIN, 5 s): every consumer idle for 5 s died with "Timeout reading from ...". Reads get
+    # more room than the pop. (Belongs with CHANNEL_LAYERS above; kept here to stay in this section.)
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0)}]
 CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
     "task": "alerts.tasks.purge_expired_alerts",
     "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),
@@ -420,8 +431,14 @@ FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
 # Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
 FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
 FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
-# Vector index: exact inner product up to this many faces per library, HNSW above.
+# Vector index: exact inner product up to this many faces per library, approximate above:
+# "pq-refine" (4-bit PQ fast-scan + exact re-ranking of k * FACES_PQ_K_FACTOR candidates) or "hnsw".
 FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_INDEX_KIND = env_str("FACES_INDEX_KIND", "pq-refine")
+FACES_PQ_M = env_int("FACES_PQ_M", 64)
+FACES_PQ_K_FACTOR = env_int("FACES_PQ_K_FACTOR", 50)
+# FAISS OpenMP threads per process (0: FAISS's default, one per core).
+FACES_FAISS_THREADS = env_int("FACES_FAISS_THREADS", 1)
 FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
 FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
 FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)

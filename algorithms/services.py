@@ -592,6 +592,10 @@ def record_inference(algorithm_id: int, frames: int, elapsed_ms: float, errors: 
     """Counts one predict call of ``frames`` frames that took ``elapsed_ms`` (``errors``: failed calls).
     Cheap: sums in memory, and writes to the database at most every INFERENCE_STATS_FLUSH_SECONDS."""
     frames, errors = max(0, int(frames)), max(0, int(errors))
+    if frames:
+        from aimonitor import metrics
+
+        metrics.observe_inference_ms(algorithm_id, elapsed_ms, frames)  # Prometheus: in-process, cheap
     per_frame = (elapsed_ms / frames) if frames else None
     key = (int(algorithm_id), timezone.localdate())
     with _stats.lock:

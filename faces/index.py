@@ -2,9 +2,10 @@
 
 - Vectors are L2-normalised, so inner product is cosine similarity (-1..1).
 - A library holds an exact ``IndexFlatIP`` until it passes ``FACES_INDEX_EXACT_MAX`` faces, then an
-  ``IndexHNSWFlat`` (inner product); both sit in an ``IndexIDMap2`` so FAISS returns Face ids.
-  HNSW cannot remove vectors: deleted ids are filtered out at search time with an ``IDSelector``
-  and the library is rebuilt once they pile up.
+  approximate index (``FACES_INDEX_KIND``): by default a 4-bit PQ fast-scan of every vector with exact
+  re-ranking of the best candidates (``IndexRefineFlat(IndexPQFastScan)``), or HNSW. Each sits in an
+  ``IndexIDMap2`` so FAISS returns Face ids. The approximate kinds cannot remove vectors: deleted ids
+  are left out of results and the library is rebuilt once they pile up.
 - The index is built from the database on first use in each process, updated in place when this
   process enrolls or deletes a face (after the commit), and kept consistent across processes by a
   version number in the cache (Redis in production): every change increments it, and a process
@@ -54,14 +55,32 @@ class Hit:
     similarity: float
 
 
-class LibraryIndex:
-    """The vectors of one library: exact below the threshold, HNSW above it."""
+APPROXIMATE_KINDS = ("pq-refine", "hnsw")
 
-    def __init__(self, *, exact_max: int, hnsw_m: int, ef_construction: int, ef_search: int):
-        self.exact_max = exact_max
+
+class LibraryIndex:
+    """The vectors of one library: exact below the threshold, approximate above it.
+
+    ``pq-refine`` (default): every vector is scanned in a 4-bit product-quantised form (PQ fast-scan,
+    ``pq_m`` sub-quantisers, 32 bytes a vector for 64), and the best ``k * k_factor`` candidates are
+    re-ranked with their exact vectors. Its cost grows linearly but with a small constant, and its
+    recall does not depend on the data having structure. ``hnsw``: a graph index, sub-linear on
+    clustered data (real face vectors), slow to build and weak on uniformly random vectors.
+    """
+
+    def __init__(self, *, exact_max: int, kind: str = "pq-refine", hnsw_m: int = 32, ef_construction: int = 40,
+                 ef_search: int = 128, pq_m: int = 64, k_factor: int = 50):
+        if kind not in APPROXIMATE_KINDS:
+            raise ValueError(f"unknown index kind {kind!r}; choose one of {APPROXIMATE_KINDS}")
+        # Product quantisation trains 16 centroids per sub-space and wants ~40 points each: below a
+        # thousand vectors exact search is both fast and exact anyway.
+        self.exact_max = max(exact_max, 1000)
+        self.kind = kind
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.pq_m = pq_m
+        self.k_factor = k_factor
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(FEATURE_DIM))
         self.approximate = False
         self.deleted: set[int] = set()
@@ -75,7 +94,7 @@ class LibraryIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, FEATURE_DIM)
         if not self.approximate and self.index.ntotal + len(ids) > self.exact_max:
-            self._rebuild_approximate(extra_ids=ids, extra_vectors=vectors)
+            self._rebuild(extra_ids=ids, extra_vectors=vectors)
             return
         self.index.add_with_ids(vectors, ids)
 
@@ -86,57 +105,97 @@ class LibraryIndex:
         if not self.approximate:
             self.index.remove_ids(ids)
             return
+        # Neither HNSW nor PQ fast-scan removes vectors: deleted ids are left out of results until
+        # they pile up (past a tenth of the library or 1,000), when the library is rebuilt.
         known = set(faiss.vector_to_array(self.index.id_map).tolist())
         self.deleted.update(int(i) for i in ids if int(i) in known)
-        # Filtering costs little while few ids are deleted; past a tenth of the library a rebuild
-        # gives the graph back its quality and the memory.
-        if len(self.deleted) > max(1000, self.index.ntotal // 10):
-            self._rebuild_approximate()
+        if len(self.deleted) > min(1000, max(1, self.index.ntotal // 10)):
+            self._rebuild()
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, len(self))
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        if self.approximate:
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
-            if self.deleted:
-                params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.deleted, np.int64)))
-            return self.index.search(queries, k, params=params)
-        return self.index.search(queries, k)
+        if not self.approximate:
+            return self.index.search(queries, k)
+        fetch = min(int(self.index.ntotal), k + len(self.deleted))
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
+        else:
+            params = faiss.IndexRefineSearchParameters(k_factor=float(self.k_factor))
+        scores, ids = self.index.search(queries, fetch, params=params)
+        if not self.deleted:
+            return scores, ids
+        keep_scores = np.full((len(queries), k), -np.inf, np.float32)
+        keep_ids = np.full((len(queries), k), -1, np.int64)
+        for row in range(len(queries)):
+            mask = ~np.isin(ids[row], np.fromiter(self.deleted, np.int64)) & (ids[row] >= 0)
+            kept = np.flatnonzero(mask)[:k]
+            keep_scores[row, :len(kept)], keep_ids[row, :len(kept)] = scores[row, kept], ids[row, kept]
+        return keep_scores, keep_ids
 
-    def _rebuild_approximate(self, extra_ids: np.ndarray | None = None, extra_vectors: np.ndarray | None = None):
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ids and exact vectors held, deleted ones left out."""
         count = int(self.index.ntotal)
         ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        vectors = self.index.index.reconstruct_n(0, count) if count else np.zeros((0, FEATURE_DIM), np.float32)
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexRefine):
+            inner = faiss.downcast_index(inner.refine_index)
+        vectors = inner.reconstruct_n(0, count) if count else np.zeros((0, FEATURE_DIM), np.float32)
         if self.deleted:
             keep = ~np.isin(ids, np.fromiter(self.deleted, np.int64))
             ids, vectors = ids[keep], vectors[keep]
+        return ids, vectors
+
+    def _rebuild(self, extra_ids: np.ndarray | None = None, extra_vectors: np.ndarray | None = None):
+        ids, vectors = self._vectors()
         if extra_ids is not None:
             ids = np.concatenate([ids, extra_ids])
             vectors = np.concatenate([vectors, extra_vectors])
-        if len(ids) <= self.exact_max:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.approximate = len(ids) > self.exact_max
+        if not self.approximate:
             inner = faiss.IndexFlatIP(FEATURE_DIM)
-            self.approximate = False
-        else:
+        elif self.kind == "hnsw":
             inner = faiss.IndexHNSWFlat(FEATURE_DIM, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = self.ef_construction
             inner.hnsw.efSearch = self.ef_search
-            self.approximate = True
+        else:
+            quantiser = faiss.IndexPQFastScan(FEATURE_DIM, self.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
+            # 100k training vectors are plenty for 16 centroids per sub-space and keep 1M builds short.
+            sample = vectors if len(vectors) <= 100_000 else vectors[
+                np.random.default_rng(0).choice(len(vectors), 100_000, replace=False)]
+            quantiser.train(sample)
+            inner = faiss.IndexRefineFlat(quantiser)
+            inner.k_factor = float(self.k_factor)
+            self._quantiser = quantiser  # the refine index does not own it: keep it alive
         index = faiss.IndexIDMap2(inner)
         if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            index.add_with_ids(vectors, ids)
         self.index, self.deleted = index, set()
 
 
+def configure_threads() -> None:
+    """FAISS's OpenMP threads: one by default. A single query gains little from more, and OpenMP's
+    spinning threads slow everything down badly on a busy machine (searches and builds ran 10x slower
+    with two threads on two shared cores)."""
+    threads = settings.FACES_FAISS_THREADS
+    if threads > 0:
+        faiss.omp_set_num_threads(threads)
+
+
 def new_library_index() -> LibraryIndex:
-    return LibraryIndex(exact_max=settings.FACES_INDEX_EXACT_MAX, hnsw_m=settings.FACES_HNSW_M,
-                        ef_construction=settings.FACES_HNSW_EF_CONSTRUCTION, ef_search=settings.FACES_HNSW_EF_SEARCH)
+    return LibraryIndex(exact_max=settings.FACES_INDEX_EXACT_MAX, kind=settings.FACES_INDEX_KIND,
+                        hnsw_m=settings.FACES_HNSW_M, ef_construction=settings.FACES_HNSW_EF_CONSTRUCTION,
+                        ef_search=settings.FACES_HNSW_EF_SEARCH, pq_m=settings.FACES_PQ_M,
+                        k_factor=settings.FACES_PQ_K_FACTOR)
 
 
 class FaceIndex:
     """Every library's sub-index in this process, and the version of the data it reflects."""
 
     def __init__(self):
+        configure_threads()
         self._lock = threading.RLock()
         self._libraries: dict[int, LibraryIndex] = {}
         self._where: dict[int, int] = {}  # face id -> library id

@@ -162,7 +162,8 @@ def enroll(*, library: FaceLibrary, name: str, person_id: str, image_bytes: byte
 
 def update_face(face: Face, **changes) -> Face:
     """Changes a face's name, person id, metadata or library; the index follows a library move."""
-    old_library = face.library_id
+    # The stored row, not the instance: a form may already have changed the instance's library.
+    old_library = Face.objects.filter(pk=face.pk).values_list("library_id", flat=True).first()
     for key, value in changes.items():
         setattr(face, key, value)
     with transaction.atomic():

@@ -3,6 +3,7 @@ in ``admin_tasks.py``. Admin actions call streams.services."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -125,14 +126,12 @@ class StreamGroupAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request).select_related("parent").annotate(stream_total=Count("streams"))
         # Tree order (parents before their children) for the change list.
         self._tree = _tree_positions()
-        if not self._tree:
-            return queryset
-        position = Case(*[When(pk=gid, then=Value(pos)) for gid, (_d, pos) in self._tree.items()],
-                        default=Value(len(self._tree)), output_field=IntegerField())
-        return queryset.annotate(tree_position=position).order_by("tree_position", "id")
+        whens = [When(pk=gid, then=Value(pos)) for gid, (_depth, pos) in self._tree.items()]
+        position = Case(*whens, default=Value(len(self._tree)), output_field=IntegerField()) if whens else Value(0)
+        return queryset.annotate(tree_position=position)
 
-    def get_ordering(self, request):
-        return []
+    def get_changelist(self, request, **kwargs):
+        return TreeChangeList
 
     @admin.display(description="name")
     def tree_name(self, obj):
@@ -142,6 +141,14 @@ class StreamGroupAdmin(admin.ModelAdmin):
     @admin.display(description="streams", ordering="stream_total")
     def stream_count(self, obj):
         return obj.stream_total
+
+
+class TreeChangeList(ChangeList):
+    """Orders by the tree position annotated in StreamGroupAdmin.get_queryset (get_ordering is also used
+    by other admins' filters, which lack the annotation, so the order is set here)."""
+
+    def get_ordering(self, request, queryset):
+        return ["tree_position", "id"]
 
 
 def _tree_positions() -> dict[int, tuple[int, int]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, PermissionDenied, Throttled
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -213,6 +213,7 @@ def _page(example: dict) -> dict:
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                   mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = UserSerializer
+    lookup_value_regex = r"\d+"
     filterset_class = UserFilter
     search_fields = ["username", "email", "full_name"]
     ordering_fields = ["id", "username", "created_at", "last_login"]
@@ -286,6 +287,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
 )
 class RoleViewSet(viewsets.ModelViewSet):
     serializer_class = RoleSerializer
+    lookup_value_regex = r"\d+"
     search_fields = ["code", "name"]
     ordering_fields = ["id", "code", "name"]
 
@@ -293,7 +295,7 @@ class RoleViewSet(viewsets.ModelViewSet):
         return Role.objects.annotate(user_count=Count("users")).order_by("id")
 
     def list(self, request, *args, **kwargs):
-        key = f"accounts:roles:list:v{services.roles_cache_version()}:{request.get_full_path()}"
+        key = services.roles_list_cache_key(request.get_full_path())
         cached = cache.get(key)
         if cached is None:
             cached = super().list(request, *args, **kwargs).data
@@ -302,15 +304,17 @@ class RoleViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         try:
-            serializer.instance = services.save_role(Role(), dict(serializer.validated_data))
+            role = services.save_role(Role(), dict(serializer.validated_data))
         except services.AccountConflict as conflict:
             raise as_api_error(conflict) from None
+        serializer.instance = self.get_queryset().get(pk=role.pk)  # with its holder count
 
     def perform_update(self, serializer):
         try:
-            services.save_role(serializer.instance, dict(serializer.validated_data))
+            role = services.save_role(serializer.instance, dict(serializer.validated_data))
         except services.AccountConflict as conflict:
             raise as_api_error(conflict) from None
+        serializer.instance = self.get_queryset().get(pk=role.pk)
 
     def perform_destroy(self, instance):
         try:

@@ -23,6 +23,7 @@ class AlgorithmSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at"]
         read_only_fields = ["weights", "weights_sha256", "weights_size", "format", "class_names", "status",
                             "error", "created_at", "updated_at"]
+        validators: list = []  # name+version uniqueness is checked in validate(), reported on "name"
 
     def get_in_use(self, obj) -> bool:
         return obj.is_in_use

@@ -148,8 +148,8 @@ class AlgorithmViewSet(viewsets.ModelViewSet):
                                              config_override=data.get("config_override"),
                                              return_image=data["return_image"])
         except services.AlgorithmError as exc:
-            if exc.field and exc.field.startswith("config."):
-                exc.field = "config_override." + exc.field[len("config."):]
+            if exc.field and exc.field.split(".")[0] == "config":
+                exc.field = "config_override" + exc.field[len("config"):]
             raise api_error(exc) from None
         return Response(result)
 

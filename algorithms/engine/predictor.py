@@ -109,8 +109,9 @@ class Predictor:
                     " half" if self.half else "", self.load_ms)
 
     def run_options(self, config: Mapping[str, Any], base: RunOptions | None = None) -> RunOptions:
-        """Per-call options from a config dict; keys it lacks keep ``base``'s (or the defaults)."""
-        base = base or RunOptions(imgsz=self.imgsz)
+        """Per-call options from a config dict; keys it lacks keep ``base``'s (by default the current
+        options: a test run's override changes only what it names)."""
+        base = base or getattr(self, "options", None) or RunOptions(imgsz=self.imgsz)
         targets = config.get("target_classes", None)
         return RunOptions(
             conf=_as_float(config.get("confidence_threshold"), base.conf),
@@ -122,7 +123,7 @@ class Predictor:
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Applies a changed config's call-time settings (thresholds, classes, batch size) in place."""
-        self.options = self.run_options(config)
+        self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
 
     def warmup(self) -> None:
         """One forward pass on a blank frame: the first real call then pays no lazy set-up (graph

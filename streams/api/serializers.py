@@ -1,6 +1,7 @@
 """Serializers for cameras, stream groups and their status, snapshot and playback answers."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from streams import services
@@ -73,7 +74,7 @@ class PlayUrlsSerializer(serializers.Serializer):
 class StreamGroupSerializer(serializers.ModelSerializer):
     """A group: an organization (a tree node) or a virtual organization (a free collection)."""
 
-    stream_count = serializers.IntegerField(read_only=True, required=False)
+    stream_count = serializers.SerializerMethodField()
     members = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -81,6 +82,12 @@ class StreamGroupSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "parent", "address", "contact_name", "contact_phone", "description",
                   "members", "stream_count", "created_at", "updated_at"]
         read_only_fields = ["id", "members", "stream_count", "created_at", "updated_at"]
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_stream_count(self, group) -> int:
+        # Lists annotate the count in one query; a single created/updated group counts here.
+        count = getattr(group, "stream_count", None)
+        return count if count is not None else group.streams.count()
 
     def validate_parent(self, parent):
         try:

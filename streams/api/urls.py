@@ -13,6 +13,6 @@ router.register("streams", views.VideoStreamViewSet, basename="stream")
 router.register("stream-groups", views.StreamGroupViewSet, basename="stream-group")
 
 urlpatterns = [
-    re_path(r"^zlm/hooks/(?P<hook>[a-z_]+)/?$", views.ZLMHookView.as_view(), name="zlm-hook"),
+    re_path(r"^zlm/hooks/(?P<hook>[a-z0-9_]+)/?$", views.ZLMHookView.as_view(), name="zlm-hook"),
     *router.urls,
 ]

@@ -101,7 +101,7 @@ class VideoStreamViewSet(viewsets.ModelViewSet):
                 "id": 2, "status": "offline", "error": "cannot open rtsp://10.0.0.9:554/live", "latency_ms": None,
                 "last_checked": "2026-11-28T10:00:00Z", "width": None, "height": None, "fps": None, "codec": ""})],
     )
-    @action(detail=True, methods=["get"], url_path="status")
+    @action(detail=True, methods=["get"], url_path="status", url_name="status")
     def probe(self, request, pk=None):
         return Response(StreamStatusSerializer(services.probe_stream(self.get_object())).data)
 

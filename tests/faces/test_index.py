@@ -67,9 +67,11 @@ def test_deleted_faces_leave_the_index_at_once(library, committed):
     assert Face.objects.count() == 20
 
 
-def test_a_large_library_switches_to_hnsw_with_high_recall(settings, library):
-    settings.FACES_INDEX_EXACT_MAX = 500
-    vectors = random_vectors(2000, seed=8)
+@pytest.mark.parametrize("kind", ["pq-refine", "hnsw"])
+def test_a_large_library_switches_to_an_approximate_index_with_high_recall(settings, library, kind):
+    settings.FACES_INDEX_EXACT_MAX = 1000
+    settings.FACES_INDEX_KIND = kind
+    vectors = random_vectors(3000, seed=8)
     faces = make_faces(library, vectors)
     ids = np.array([f.pk for f in faces])
     idx = FaceIndex()
@@ -79,21 +81,33 @@ def test_a_large_library_switches_to_hnsw_with_high_recall(settings, library):
     recall = np.mean([len({h.face_id for h in row} & set(exact_top(vectors, ids, q, 10))) / 10
                       for q, row in zip(queries, hits, strict=True)])
     assert recall >= 0.95
+    for row in hits:
+        sims = [h.similarity for h in row]
+        assert sims == sorted(sims, reverse=True) and len(sims) == 10
 
 
-def test_hnsw_deletes_are_filtered_and_a_rebuild_drops_them():
-    sub = LibraryIndex(exact_max=100, hnsw_m=16, ef_construction=40, ef_search=64)
+@pytest.mark.parametrize("kind", ["pq-refine", "hnsw"])
+def test_approximate_deletes_are_filtered_and_a_rebuild_drops_them(kind):
+    sub = LibraryIndex(exact_max=100, kind=kind, hnsw_m=16, ef_construction=40, ef_search=64)
     vectors = random_vectors(1500, seed=10)
     sub.add(np.arange(1, 1501), vectors)
     assert sub.approximate and len(sub) == 1500
     sub.remove([1, 2, 3])
-    _, ids = sub.search(vectors[:3], 5)
+    scores, ids = sub.search(vectors[:4], 5)
     assert not ({1, 2, 3} & set(ids.ravel().tolist()))
-    assert len(sub) == 1497
+    assert ids[3][0] == 4 and scores[3][0] == pytest.approx(1.0, abs=1e-4)
+    assert len(sub) == 1497 and sub.deleted == {1, 2, 3}
+    sub.add(np.arange(1501, 1511), random_vectors(10, seed=11))  # adds keep working on a trained index
+    assert len(sub) == 1507
     sub.remove(range(4, 1400))  # past the rebuild point: back to an exact index of what is left
-    assert len(sub) == 101 and not sub.deleted
+    assert len(sub) == 111 and not sub.deleted and not sub.approximate and sub.exact_max == 1000
     _, ids = sub.search(vectors[1450:1451], 1)
     assert ids[0][0] == 1451
+
+
+def test_an_unknown_index_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown index kind"):
+        LibraryIndex(exact_max=10, kind="lsh")
 
 
 def test_a_change_in_another_process_is_noticed_through_the_version_stamp(library, committed):

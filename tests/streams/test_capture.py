@@ -133,16 +133,18 @@ def test_grab_one_of_a_dead_camera_is_bounded():
     assert time.monotonic() - started < 5
 
 
-def test_rtsp_reader_reconnects_after_the_server_restarts(rtsp_server):
+@pytest.mark.parametrize("keyframes_only", [False, True], ids=["opencv-grab-retrieve", "pyav-keyframes"])
+def test_rtsp_reader_reconnects_after_the_server_restarts(rtsp_server, keyframes_only):
     """GIVEN a reader on a live RTSP stream WHEN the server dies mid-read and comes back
     THEN status goes offline then online and frames resume, with no thread or fd leak."""
     statuses = []
     threads, fds = threading.active_count(), open_fds()
     reader = FrameReader(rtsp_server.url("long.mp4"), sample_fps=5, open_timeout=5, read_timeout=3,
-                         backoff_initial=0.2, backoff_max=1.0, on_status=lambda s, r: statuses.append(s)).start()
+                         backoff_initial=0.2, backoff_max=1.0, keyframes_only=keyframes_only,
+                         on_status=lambda s, r: statuses.append(s)).start()
     try:
         assert wait_for(lambda: reader.status == "online", 20), reader.last_error
-        assert len(collect(reader, 1.0)) >= 2
+        assert len(collect(reader, 2.5 if keyframes_only else 1.0)) >= 2  # GOP 10 at 10 fps: 1 keyframe/s
         rtsp_server.stop()
         assert wait_for(lambda: reader.status == "offline", 20), reader.status
         while reader.get(timeout=0.1) is not None:  # drop frames buffered before the drop
@@ -150,7 +152,7 @@ def test_rtsp_reader_reconnects_after_the_server_restarts(rtsp_server):
         assert collect(reader, 0.5) == []
         rtsp_server.start()
         assert wait_for(lambda: reader.status == "online", 30), reader.last_error
-        resumed = collect(reader, 1.5)
+        resumed = collect(reader, 2.5)
         assert len(resumed) >= 2
         assert resumed[0].image.shape == (240, 320, 3)
     finally:
@@ -160,3 +162,41 @@ def test_rtsp_reader_reconnects_after_the_server_restarts(rtsp_server):
     assert not reader.alive
     assert wait_for(lambda: threading.active_count() <= threads, 5)
     assert open_fds() <= fds + 2
+
+
+def test_keyframes_only_decodes_just_the_keyframes(clip_dir):
+    """long.mp4 has a keyframe every 10 frames (1 s): sampling 5 fps from keyframes yields ~1 per second
+    while every packet is still demuxed."""
+    reader = FrameReader(str(clip_dir / "long.mp4"), sample_fps=5, keyframes_only=True, pace=False).start()
+    frames = []
+    while reader.alive or (frame := reader.get(timeout=0)) is not None:
+        frame = reader.get(timeout=0.05)
+        if frame is not None:
+            frames.append(frame)
+    reader.close()
+    assert reader.frames_read == 396  # 12 pictures x 33 frames
+    assert 38 <= reader.frames_sampled <= 41
+    assert reader.status == "offline" and reader.last_error == "end of file"
+    assert reader.facts == {"width": 320, "height": 240, "fps": 10.0, "codec": "h264"}
+
+
+def test_keyframes_only_loops_a_file_in_real_time(clip_dir):
+    reader = FrameReader(str(clip_dir / "short.mp4"), sample_fps=1, loop=True, keyframes_only=True).start()
+    try:
+        frames = collect(reader, 4.5)  # 3 s clip, default GOP: at least its first keyframe per loop
+    finally:
+        reader.close()
+    assert len(frames) >= 2
+    assert frames[-1].timestamp - frames[0].timestamp >= 2.5
+
+
+def test_keyframes_only_reports_an_unreachable_camera_offline():
+    statuses = []
+    reader = FrameReader(closed_port_url(), sample_fps=1, keyframes_only=True, open_timeout=1, read_timeout=1,
+                         backoff_initial=0.05, backoff_max=0.1, on_status=lambda s, r: statuses.append((s, r))).start()
+    try:
+        assert wait_for(lambda: statuses, 5)
+    finally:
+        reader.close()
+    assert statuses[0][0] == "offline" and statuses[0][1].startswith("cannot open rtsp://127.0.0.1:")
+    assert not reader.alive
