@@ -412,8 +412,17 @@ if REDIS_URL:
     # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
     # (BZPOPMIN, 5 s): every consumer idle for 5 s died with "Timeout reading from ...". Reads get
     # more room than the pop. (Belongs with CHANNEL_LAYERS above; kept here to stay in this section.)
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
-        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0)}]
+    # redis-py 8's asyncio pool also refuses (MaxConnectionsError) past 100 connections, which many
+    # sockets closing at once reach (each group_discard borrows one).
+    _channel_hosts = [{"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0),
+                       "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000)}]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = _channel_hosts
+    if env_str("CHANNEL_LAYER_KIND", "lists") == "pubsub":
+        # Redis pub/sub: a group push is published once and each server process fans it out to its
+        # own sockets (the list-based layer pops one message per socket); see the alerts benchmark.
+        CHANNEL_LAYERS["default"] = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                     "CONFIG": {"hosts": _channel_hosts,
+                                                "prefix": env_str("CHANNELS_PREFIX", "aimonitor:asgi")}}
 CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
     "task": "alerts.tasks.purge_expired_alerts",
     "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),

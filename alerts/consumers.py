@@ -72,7 +72,8 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORISED)
             return
         self.user = user
-        if await database_sync_to_async(role_level)(user) < 1:
+        self.level = await database_sync_to_async(role_level)(user)
+        if self.level < 1:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -160,7 +161,11 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _refresh_visibility(self):
         self.user.__dict__.pop("_visible_group_ids", None)
-        self.group_ids = await database_sync_to_async(visible_group_ids)(self.user)
+        if self.level >= 3:
+            # Admins see everything; skip the hop to the (single, shared) database thread.
+            self.group_ids = None
+        else:
+            self.group_ids = await database_sync_to_async(visible_group_ids)(self.user)
         self.stream_visible: dict[int, bool] = {}
         self.visibility_at = time.monotonic()
 
