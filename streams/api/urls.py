@@ -6,4 +6,10 @@ app_name = "streams"
 router = DefaultRouter(trailing_slash="/?")
 router.include_root_view = False
 
+# --- Monitoring tasks ---------------------------------------------------------------------------
+from .task_views import MonitorTaskViewSet  # noqa: E402
+
+router.register("monitor-tasks", MonitorTaskViewSet, basename="monitor-task")
+# --- (monitoring tasks end) ---------------------------------------------------------------------
+
 urlpatterns = [*router.urls]
