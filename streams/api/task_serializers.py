@@ -41,6 +41,14 @@ class MonitorTaskSerializer(serializers.ModelSerializer):
                             "last_heartbeat", "current_fps", "inference_ms", "frames_processed", "last_frame_time",
                             "created_at", "updated_at"]
 
+    def update(self, instance: MonitorTask, validated_data: dict) -> MonitorTask:
+        # Only the edited columns: a full save would write back the claim token and live counters
+        # read at the start of the request over what the running loop wrote since.
+        for key, value in validated_data.items():
+            setattr(instance, key, value)
+        instance.save(update_fields=[*validated_data, "updated_at"])
+        return instance
+
     def validate_stream(self, stream: VideoStream) -> VideoStream:
         request = self.context.get("request")
         if request is not None and not user_may_see_stream(request.user, stream.pk):
