@@ -21,3 +21,11 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Embedded mode (no REDIS_URL): this process also runs the Celery workers, on the in-memory broker.
+from django.conf import settings  # noqa: E402
+
+if settings.EMBEDDED_WORKERS:
+    from aimonitor.embedded import start as start_embedded_workers
+
+    start_embedded_workers()

@@ -351,6 +351,9 @@ MONITOR_DETECTION_PUSH_SECONDS = env_float("MONITOR_DETECTION_PUSH_SECONDS", 0.5
 MONITOR_FRAME_TIMEOUT_SECONDS = env_float("MONITOR_FRAME_TIMEOUT_SECONDS", 10.0)
 # Embedded mode: threads of the in-process Celery worker (each running task holds one).
 EMBEDDED_WORKER_THREADS = env_int("EMBEDDED_WORKER_THREADS", 16)
+# The ASGI server process starts the in-process worker (aimonitor.embedded) in the embedded mode; tests
+# (eager Celery) start their own.
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", CELERY_EMBEDDED and not CELERY_TASK_ALWAYS_EAGER)
 CELERY_TASK_ROUTES = {"streams.run_monitor_task": {"queue": CELERY_INFERENCE_QUEUE}}
 CELERY_BEAT_SCHEDULE["reconcile-monitor-tasks"] = {
     "task": "streams.reconcile_monitor_tasks",
