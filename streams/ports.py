@@ -157,7 +157,7 @@ class _CaptureReader:
                     self._latest = _Frame(now, image)
                     self._cond.notify_all()
             cap.release()
-            if not is_file:
+            if not is_file and not self._stop.is_set():
                 self._set_status("offline", "The stream ended")
                 self._stop.wait(backoff)
 
@@ -203,7 +203,14 @@ def set_stream_status(stream_id: int, status: str, error: str = "") -> None:
 def open_reader(stream, *, sample_fps: float):
     """Starts reading ``stream`` at ``sample_fps``; its online/offline changes update the stream row."""
     def on_status(status, error: str = "", **_probe):
-        set_stream_status(stream.pk, str(status), error or "")
+        from django.db import DatabaseError, close_old_connections
+
+        try:
+            set_stream_status(stream.pk, str(status), error or "")
+        except DatabaseError:
+            logger.warning("Stream %s: status %s not recorded", stream.pk, status, exc_info=True)
+        finally:
+            close_old_connections()
 
     url = capture_url(stream)
     loop = stream.type == "file"

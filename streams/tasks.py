@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # --- Monitoring tasks (the worker loop and the reconcile) -----------------------------------------
 from celery import shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_init, worker_shutting_down
 from django.db import InterfaceError, OperationalError
 
 
@@ -33,4 +33,10 @@ def _stop_monitor_loops(**_kwargs) -> None:
     from . import worker
 
     worker.SHUTDOWN.set()
+@worker_init.connect
+def _allow_monitor_loops(**_kwargs) -> None:
+    """A worker starting in this process (again, for the embedded one) runs loops."""
+    from . import worker
+
+    worker.SHUTDOWN.clear()
 # --- (monitoring tasks end) -----------------------------------------------------------------------

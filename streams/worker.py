@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from aimonitor.live import broadcast, task_group
 
@@ -200,6 +200,9 @@ class TaskRunner:
                 tasks_services.release_task(task.pk, self.token, error=f"Cannot load the algorithm: {exc}")
                 outcome = "error"
                 return outcome
+            # Loading a model takes seconds: say so at once, before the reconcile thinks the loop is lost.
+            if self.beat(TaskStatus.STARTING) is None:
+                return outcome
             rules = RuleEngine(task.config, last_fired=_last_fired(task))
             known_updated = task.updated_at
             sample_fps = task.config.get("sample_fps", 2.0)
@@ -209,8 +212,14 @@ class TaskRunner:
                 active = schedule.is_active(task.schedule_type, task.schedule_config)
                 status = TaskStatus.RUNNING if active else TaskStatus.WAITING
                 if time.monotonic() >= next_beat:
-                    reply = self.beat(status)
                     next_beat = time.monotonic() + settings.MONITOR_HEARTBEAT_SECONDS
+                    try:
+                        reply = self.beat(status)
+                    except DatabaseError:
+                        # A busy or briefly unreachable database is not a reason to drop the camera;
+                        # the reconcile takes over only if heartbeats stay missing.
+                        logger.warning("Monitor task %s: heartbeat failed; retrying", self.task_id, exc_info=True)
+                        continue
                     if reply is None:
                         break
                     if reply.updated_at != known_updated:
@@ -286,6 +295,16 @@ class TaskRunner:
         if decision is None:
             return
         keys = [rule_key(cls, zone) for cls, zone in decision.keys]
+        try:
+            self.raise_alert(task, decision, keys, image, frame_time, width, height)
+        except DatabaseError:
+            # Not written: forget the cooldown it started so the next frame raises it again.
+            for key in keys:
+                rules.last_fired.pop(key, None)
+            logger.warning("Monitor task %s: alert not written; retrying on the next frame", task.pk,
+                           exc_info=True)
+
+    def raise_alert(self, task, decision, keys, image, frame_time, width, height) -> None:
         ports.raise_alert(
             alert_type=task.config.get("type", "intrusion_detection"), level=task.config.get("level", "warning"),
             detections=[m.to_dict() for m in decision.matches], frame=image, task=task, stream=task.stream,

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from streams import tasks_services, worker
 from streams.models import MonitorTask
@@ -20,14 +20,26 @@ from tests.monitoring.factories import make_algorithm, make_stream, make_task
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def retrying(read, attempts: int = 50):
+    """Runs a read; SQLite's shared in-memory test database answers "table is locked" while the
+    worker thread writes, so try again (PostgreSQL never does)."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        value = retrying(predicate)
         if value:
             return value
         time.sleep(interval)
-    return predicate()
+    return retrying(predicate)
 
 
 def expected_boxes() -> dict[str, list[list[float]]]:
