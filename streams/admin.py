@@ -1,0 +1,2 @@
+"""Admin of the streams app."""
+from . import admin_tasks  # noqa: F401 - monitoring tasks
