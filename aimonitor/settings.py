@@ -359,6 +359,11 @@ CELERY_BEAT_SCHEDULE["reconcile-monitor-tasks"] = {
     "task": "streams.reconcile_monitor_tasks",
     "schedule": MONITOR_RECONCILE_SECONDS,
 }
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop
+    # (brpop_timeout 5 s): every idle WebSocket receive would fail with "Timeout reading". Give reads room.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 30.0)}]
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------
