@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # --- Monitoring tasks (the worker loop and the reconcile) -----------------------------------------
 from celery import shared_task
-from celery.signals import worker_init, worker_shutting_down
+from celery.signals import worker_init, worker_shutdown, worker_shutting_down
 from django.db import InterfaceError, OperationalError
 
 
@@ -27,9 +27,10 @@ def reconcile_monitor_tasks() -> dict:
 
 
 @worker_shutting_down.connect
+@worker_shutdown.connect
 def _stop_monitor_loops(**_kwargs) -> None:
-    """On SIGTERM every loop of this worker ends and hands its task back (the warm shutdown then
-    waits for the loops to return)."""
+    """On SIGTERM (or an in-process worker's stop) every loop of this worker ends and hands its task
+    back; the warm shutdown then waits for the loops to return."""
     from . import worker
 
     worker.SHUTDOWN.set()

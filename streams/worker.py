@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 
 from aimonitor.live import broadcast, task_group
 
@@ -116,7 +116,8 @@ class BatchPredictor:
             except Exception:  # noqa: BLE001 - statistics must not stop the loop
                 logger.warning("record_inference failed", exc_info=True)
             finally:
-                close_old_connections()
+                # This thread lives as long as the process: never keep a connection it opened.
+                connection.close()
 
 
 _batchers: dict[tuple, BatchPredictor] = {}
