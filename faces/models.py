@@ -1,8 +1,11 @@
 """The face library: libraries (groups of people) and enrolled face records with feature vectors."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from .choices import ImportStatus
 
 
 class FaceLibrary(models.Model):
@@ -45,3 +48,32 @@ class Face(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.person_id})"
+
+
+class FaceImport(models.Model):
+    """One batch import of a zip of face images into a library: the stored archive, the per-file
+    metadata, and the progress and outcome that the API and the WebSocket report."""
+
+    library = models.ForeignKey(FaceLibrary, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="face_imports")
+    archive = models.FileField(upload_to="faces/imports/%Y/%m", max_length=255)
+    metadata = models.JSONField(default=dict, blank=True,
+                                help_text="Per-file entries: {filename: {name, person_id, metadata}}.")
+    pick_largest = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    successful = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    failed_details = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} into {self.library_id}"

@@ -44,7 +44,9 @@ def person_detector():
     """The shipped person detector registered by the algorithms seed; registered here when missing."""
     from algorithms.models import Algorithm
 
-    found = Algorithm.objects.filter(weights__endswith="best.pt").order_by("id").first()
+    name = getattr(settings, "DEFAULT_ALGORITHM_NAME", None)
+    found = (Algorithm.objects.filter(name=name).order_by("id").first() if name else None) or \
+        Algorithm.objects.filter(weights__endswith="best.pt").order_by("id").first()
     if found is not None:
         return found
     import fall_detection
@@ -60,13 +62,17 @@ def ensure_demo(stdout=None) -> dict:
     from .models import MonitorTask, VideoStream
     from .rules import normalise_config
 
-    clip = Path(settings.VIDEOS_DIR) / DEMO_CLIP
     created = []
-    if not clip.exists():
+    # The cameras seed's demo camera (a looped clip of the same pictures) when it made one.
+    from . import seed
+
+    stream = VideoStream.objects.filter(name=getattr(seed, "DEMO_NAME", DEMO_STREAM)).first()
+    clip = Path(stream.url) if stream is not None else Path(settings.VIDEOS_DIR) / DEMO_CLIP
+    if stream is None and not clip.exists():
         generate_clip(clip)
         created.append("clip")
     with transaction.atomic():
-        stream = VideoStream.objects.filter(name=DEMO_STREAM).first()
+        stream = stream or VideoStream.objects.filter(name=DEMO_STREAM).first()
         if stream is None:
             stream = VideoStream.objects.create(name=DEMO_STREAM, url=str(clip), type="file",
                                                 description="A looped clip of people, generated at set-up.")

@@ -283,6 +283,9 @@ def raise_alert(*, alert_type: str, level: str, detections: list[dict], frame: n
         from alerts.services import raise_alert as alerts_raise_alert
     except ImportError:
         alerts_raise_alert = _local_raise_alert
+    if alerts_raise_alert is not _local_raise_alert and regions:
+        # alerts.services takes zones as {"name", "points"}.
+        regions = [{"name": zone["name"], "points": zone["polygon"]} for zone in regions]
     return alerts_raise_alert(alert_type=alert_type, level=level, detections=detections, frame=frame, task=task,
                               stream=stream, algorithm=algorithm, regions=regions,
                               detection_time=detection_time, metadata=metadata)

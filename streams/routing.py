@@ -1,7 +1,12 @@
 """WebSocket routes of the streams app."""
 from django.urls import re_path
 
-websocket_urlpatterns = []
+from . import consumers
+
+websocket_urlpatterns = [
+    # Camera status pushes (streams engineer).
+    re_path(r"^ws/streams/(?P<stream_id>\d+)/?$", consumers.StreamStatusConsumer.as_asgi()),
+]
 
 # --- Monitoring tasks ---------------------------------------------------------------------------
 from .consumers_tasks import MonitorTaskConsumer  # noqa: E402

@@ -27,6 +27,11 @@ class UserSerializer(serializers.ModelSerializer):
                   "roles", "created_at", "updated_at", "last_login"]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["roles"] = sorted(data["roles"])  # stable, like the role codes in tokens and logs
+        return data
+
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
@@ -74,7 +79,19 @@ class RegisterSerializer(serializers.Serializer):
         return attrs
 
 
+def _unique_email(value: str, instance: User | None) -> str:
+    """Emails are unique regardless of case; stored lower-case."""
+    value = value.lower()
+    others = User.objects.exclude(pk=instance.pk) if instance is not None else User.objects.all()
+    if others.filter(email__iexact=value).exists():
+        raise serializers.ValidationError("A user with that email already exists.", code="unique")
+    return value
+
+
 class _PasswordMixin:
+    def validate_email(self, value):
+        return _unique_email(value, self.instance)
+
     def _validate_new_password(self, password: str, user: User) -> None:
         try:
             password_validation.validate_password(password, user)
@@ -87,12 +104,18 @@ class AdminUserUpdateSerializer(_PasswordMixin, serializers.ModelSerializer):
 
     roles = serializers.SlugRelatedField(slug_field="code", many=True, queryset=Role.objects.all(), required=False)
     password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(required=False, max_length=254)  # never blank: it is unique
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
 
     class Meta:
         model = User
         fields = ["username", "email", "full_name", "phone", "is_active", "is_superuser", "is_staff", "roles",
                   "password"]
-        extra_kwargs = {"email": {"required": False}, "username": {"required": False}}
+
+    def validate_username(self, value):
+        if User.objects.exclude(pk=self.instance.pk).filter(username__iexact=value).exists():
+            raise serializers.ValidationError("A user with that username already exists.", code="unique")
+        return value
 
     def validate(self, attrs):
         if "password" in attrs:
@@ -105,11 +128,11 @@ class ProfileUpdateSerializer(_PasswordMixin, serializers.ModelSerializer):
 
     password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
     current_password = serializers.CharField(write_only=True, required=False, max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(required=False, max_length=254)  # never blank: it is unique
 
     class Meta:
         model = User
         fields = ["full_name", "email", "phone", "password", "current_password"]
-        extra_kwargs = {"email": {"required": False}}
 
     def validate(self, attrs):
         forbidden = {"roles", "is_superuser", "is_active", "is_staff", "username"} & set(self.initial_data)

@@ -37,3 +37,9 @@ def ERROR_RESPONSES(*codes: int) -> dict:  # noqa: N802 - reads like a constant 
                                      status_codes=[str(code)], response_only=True)],
         )
     return result
+
+
+# For endpoints anyone may call (login, register, health): the bearer scheme is listed as optional
+# (``{}`` = no credentials), so every operation in the schema names the bearer-auth scheme and
+# generated clients attach the token uniformly; these endpoints ignore it.
+PUBLIC_AUTH = [{"jwtAuth": []}, {}]

@@ -65,7 +65,7 @@ def celery_live(settings, tmp_path):
 
         settings.CELERY_EMBEDDED = True
         settings.CELERY_TASK_DEFAULT_QUEUE = settings.CELERY_INFERENCE_QUEUE
-        embedded.start()
+        embedded.start(with_beat=False)
         started.append(embedded)
         return embedded
 

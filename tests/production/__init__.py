@@ -1,0 +1,1 @@
+"""Production: servers, workers, observability, configuration backup."""
