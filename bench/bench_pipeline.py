@@ -153,7 +153,7 @@ def main() -> None:
     inference = [raw_throughput(predictor, frames, 1, 1) for _ in range(repeats)]
     inference_ms = 1000 / statistics.median(inference)
     latencies: list[float] = []
-    pipeline_throughput([task.pk], clip, 12 if args.quick else 30, latencies)
+    pipeline_throughput([task.pk], clip, 8 if args.quick else 30, latencies)
     latencies.sort()
     p50 = statistics.median(latencies)
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
