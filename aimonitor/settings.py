@@ -386,6 +386,28 @@ CELERY_BEAT_SCHEDULE["streams-reconcile"] = {
 # (streams settings end)
 
 # --- Monitoring tasks and workers --------------------------------------------------------------
+MONITOR_MIN_SAMPLE_FPS = env_float("MONITOR_MIN_SAMPLE_FPS", 0.1)
+MONITOR_MAX_SAMPLE_FPS = env_float("MONITOR_MAX_SAMPLE_FPS", 30.0)
+# A running task writes its heartbeat (live counters, config check) this often; a task whose
+# heartbeat is older than MONITOR_STALE_SECONDS is considered lost and the reconcile re-queues it.
+MONITOR_HEARTBEAT_SECONDS = env_float("MONITOR_HEARTBEAT_SECONDS", 3.0)
+MONITOR_STALE_SECONDS = env_float("MONITOR_STALE_SECONDS", 20.0)
+MONITOR_RECONCILE_SECONDS = env_float("MONITOR_RECONCILE_SECONDS", 10.0)
+# Frames from the tasks one worker process serves are batched into one predict call: wait at most
+# this long for more frames once one is waiting, and never exceed the algorithm's max_batch_size.
+MONITOR_BATCH_WAIT_MS = env_float("MONITOR_BATCH_WAIT_MS", 5.0)
+MONITOR_DETECTION_PUSH_SECONDS = env_float("MONITOR_DETECTION_PUSH_SECONDS", 0.5)
+MONITOR_FRAME_TIMEOUT_SECONDS = env_float("MONITOR_FRAME_TIMEOUT_SECONDS", 10.0)
+CELERY_TASK_ROUTES = {"streams.run_monitor_task": {"queue": CELERY_INFERENCE_QUEUE}}
+CELERY_BEAT_SCHEDULE["reconcile-monitor-tasks"] = {
+    "task": "streams.reconcile_monitor_tasks",
+    "schedule": MONITOR_RECONCILE_SECONDS,
+}
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop
+    # (brpop_timeout 5 s): every idle WebSocket receive would fail with "Timeout reading". Give reads room.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 30.0)}]
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------

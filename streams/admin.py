@@ -167,3 +167,5 @@ def _tree_positions() -> dict[int, tuple[int, int]]:
         stack.extend((cid, depth + 1) for cid, _ in sorted(children.get(gid, []), key=lambda c: c[1], reverse=True))
     return result
 # --- end cameras and groups ------------------------------------------------------------------------
+
+from . import admin_tasks  # noqa: E402, F401 - monitoring tasks (monitoring engineer)

@@ -69,3 +69,15 @@ def run(stdout) -> None:
         stdout.write(f"streams: demo camera skipped ({exc.detail})")
         return
     stdout.write(f"streams: created demo camera {DEMO_NAME!r}")
+
+
+# --- Monitoring demo (monitoring engineer): a stopped person-detection task on the demo camera ---
+_seed_cameras = run
+
+
+def run(stdout) -> None:  # noqa: F811 - wraps the cameras seed above
+    _seed_cameras(stdout)
+    from .demo import ensure_demo
+
+    ensure_demo(stdout)
+# --- (monitoring demo end) -------------------------------------------------------------------------

@@ -84,3 +84,8 @@ ENDPOINTS = [
     Endpoint("POST", "streams:zlm-hook", expect(200, 200, 200, 200), kwargs=_hook, data=HOOK_BODY,
              query={"secret": "matrix-secret"}, note="with secret"),
 ]
+
+# Monitoring tasks (monitoring engineer).
+from tests.streams.matrix_tasks import ENDPOINTS as MONITOR_TASK_ENDPOINTS  # noqa: E402
+
+ENDPOINTS += MONITOR_TASK_ENDPOINTS

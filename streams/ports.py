@@ -1,0 +1,60 @@
+"""The monitoring loop's seams to other apps: the inference engine (algorithms), frame capture and
+stream status (streams), and raising alerts (alerts).
+
+Every call the worker makes into another app goes through this module, so an interface that changes
+is a one-line fix here.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def get_predictor(algorithm):
+    """The process-wide predictor for ``algorithm`` (loaded once per process by the engine)."""
+    from algorithms.engine import get_predictor as engine_get_predictor
+
+    return engine_get_predictor(algorithm)
+
+
+def record_inference(algorithm_id: int, frames: int, elapsed_ms: float, errors: int = 0) -> None:
+    from algorithms.services import record_inference as engine_record
+
+    engine_record(algorithm_id, frames, elapsed_ms, errors=errors)
+
+
+def open_reader(stream, *, sample_fps: float):
+    """Starts reading ``stream`` at ``sample_fps`` (reconnecting with back-off); its online/offline
+    changes update the stream row."""
+    from django.db import DatabaseError
+
+    from .capture import FrameReader
+    from .services import capture_url, set_stream_status
+
+    def on_status(status, error: str = "", **probe):
+        try:
+            set_stream_status(stream.pk, str(status), error=error or "", **probe)
+        except DatabaseError:
+            logger.warning("Stream %s: status %s not recorded", stream.pk, status, exc_info=True)
+
+    reader = FrameReader(capture_url(stream), sample_fps=sample_fps, loop=stream.type == "file",
+                         on_status=on_status)
+    reader.start()
+    return reader
+
+
+def raise_alert(*, alert_type: str, level: str, detections: list[dict], frame: np.ndarray, task=None,
+                stream=None, algorithm=None, regions=None, detection_time: datetime | None = None,
+                metadata: dict | None = None):
+    """Writes the alert row and its annotated snapshot in one transaction; pushes after commit.
+    ``regions`` are the task's zones (``{"name", "polygon"}``, normalised)."""
+    from alerts.services import raise_alert as alerts_raise_alert
+
+    zones = [{"name": zone["name"], "points": zone["polygon"]} for zone in regions or []]
+    return alerts_raise_alert(alert_type=alert_type, level=level, detections=detections, frame=frame, task=task,
+                              stream=stream, algorithm=algorithm, regions=zones or None,
+                              detection_time=detection_time, metadata=metadata)
