@@ -173,9 +173,11 @@ class Stack:
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
         for name, proc in self.procs.items():
             try:
                 codes[name] = proc.wait(timeout=60)
+                print(f"stack: {name} stopped after {time.monotonic() - started:.1f}s")
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 codes[name] = proc.wait(timeout=10)
@@ -195,11 +197,12 @@ def stack(tmp_path_factory):
     redis.Redis.from_url(REDIS_URL).flushdb()
     stack = Stack(tmp_path_factory.mktemp("stack"))
     stack.manage("migrate", "--noinput")
-    stack.manage("seed")
     stack.start("web", "start_server.sh", AIMONITOR_MIGRATE="0")
     stack.start("worker", "start_worker.sh")
     stack.start("beat", "start_beat.sh")
     try:
+        # Seeding (roles, the first admin, the shipped detector) while the servers boot.
+        stack.manage("seed")
         stack.health = stack.wait_healthy()
     except BaseException:
         stack.stop()
