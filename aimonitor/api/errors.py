@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -112,6 +113,11 @@ def exception_handler(exc, context):
         exc = PayloadTooLarge()
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, (OverflowError, DataError)):
+        # A number or text the database cannot hold (SQLite's 64-bit binding, PostgreSQL's column
+        # types) came from the request: bad input, not a server fault.
+        logger.info("Out-of-range input refused: %s", exc)
+        exc = exceptions.ValidationError({"non_field_errors": ["A value is out of range."]}, code="out_of_range")
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -38,7 +38,8 @@ def test_401_and_403(api_client, viewer_client):
 
 
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/api/no/such/thing/", "/api/users/999999",
-                                  "/api/roles/not-a-number", "/api/users/not-a-number", "/api/users/%00"])
+                                  "/api/roles/not-a-number", "/api/users/not-a-number", "/api/users/%00",
+                                  "/api/users/99999999999999999999999999", "/api/roles/99999999999999999999999"])
 def test_404_for_unknown_api_paths(admin_client, path):
     assert_error(admin_client.get(path), 404, "not_found")
     if "such" in path:  # no route at all: every method is a 404 (a detail route answers POST with 405)
@@ -95,6 +96,13 @@ class _Broken(APIView):
         raise RuntimeError("a bug")
 
 
+class _Overflow(APIView):
+    permission_classes: list = []
+
+    def get(self, request):
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+
 def _broken_plain(request):
     raise RuntimeError("a bug outside DRF")
 
@@ -106,6 +114,7 @@ def _ok(request):
 urlpatterns = [
     re_path(r"^api/broken/?$", _Broken.as_view()),
     re_path(r"^api/broken-plain/?$", _broken_plain),
+    re_path(r"^api/overflow/?$", _Overflow.as_view()),
     re_path(r"^plain/?$", _ok),
 ]
 handler500 = "aimonitor.views.server_error"
@@ -163,3 +172,10 @@ def test_a_post_body_survives_the_path_without_a_slash(api_client, roles):
 @pytest.mark.urls(__name__)
 def test_paths_outside_the_api_are_left_alone(client):
     assert client.get("/plain").status_code == 200
+
+
+@pytest.mark.urls(__name__)
+def test_a_number_the_database_cannot_hold_is_400_not_500():
+    # SQLite raises OverflowError while binding a 2**64 id; such input is the client's fault.
+    body = assert_error(Client().get("/api/overflow"), 400, "out_of_range")
+    assert body["errors"] == {"non_field_errors": ["A value is out of range."]}

@@ -44,21 +44,38 @@ def test_every_operation_has_a_summary(document):
     assert not missing, f"operations without a summary: {missing}"
 
 
+# Machine-to-machine endpoints whose caller cannot hold a JWT, each with how it is authenticated.
+NOT_BEARER = {
+    "POST /api/zlm/hooks/{hook}/": "ZLMediaKit cannot log in: the shared secret travels as ?secret=",
+}
+
+
 def test_every_operation_names_the_bearer_scheme(document):
     scheme = document["components"]["securitySchemes"]["jwtAuth"]
     assert scheme == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    missing = [label for label, op in _operations(document)
-               if not any("jwtAuth" in requirement for requirement in op.get("security", []))]
+    labels = dict(_operations(document))
+    missing = [label for label, op in labels.items()
+               if label not in NOT_BEARER and not any("jwtAuth" in req for req in op.get("security", []))]
     assert not missing, f"operations without the bearer scheme: {missing}"
+    assert set(NOT_BEARER) <= set(labels), "stale NOT_BEARER entries"
+
+
+# Gaps found in other apps' documentation when this test arrived; their owners add the examples and
+# remove the entries (the test fails on an entry that is no longer missing, so the list only shrinks).
+KNOWN_MISSING_EXAMPLES = {
+    "PUT /api/algorithms/{id}/", "PUT /api/face-libraries/{id}/", "PUT /api/faces/{id}/",
+    "PUT /api/stream-groups/{id}/",
+}
 
 
 def test_every_request_body_has_an_example(document):
-    missing = []
+    missing = set()
     for label, op in _operations(document):
         for media_type, content in op.get("requestBody", {}).get("content", {}).items():
             if media_type == "application/json" and not (content.get("examples") or content.get("example")):
-                missing.append(label)
-    assert not missing, f"request bodies without an example: {missing}"
+                missing.add(label)
+    assert not missing - KNOWN_MISSING_EXAMPLES, f"request bodies without an example: {missing}"
+    assert not KNOWN_MISSING_EXAMPLES - missing, "KNOWN_MISSING_EXAMPLES lists operations that now have examples"
 
 
 def test_errors_are_documented_in_the_shared_shape(document):
