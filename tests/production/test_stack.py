@@ -29,7 +29,12 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 ADMIN = ("stack-admin", "stack-admin-passphrase-42")
 METRICS_TOKEN = "stack-metrics-token-0123456789"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
+# Several checkouts on one machine may run this at once; they share the database name and Redis db,
+# so runs take turns through this lock.
+LOCK_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "aimonitor-production-stack.lock"
+LOCK_WAIT_SECONDS = 420
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _services_up() -> str | None:
@@ -185,7 +190,27 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack_lock():
+    import fcntl
+
+    with open(LOCK_FILE, "a") as handle:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another production stack test held {LOCK_FILE} for {LOCK_WAIT_SECONDS}s")
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, stack_lock):
     problem = _services_up()
     if problem:
         if os.environ.get("AIMONITOR_REQUIRE_SERVICES") == "1":
