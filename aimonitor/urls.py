@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", include("alerts.api.urls")),
     path("api/", include("faces.api.urls")),
     path("", include("aimonitor.system.urls")),
+    path("", include("alerts.urls")),
     # Anything else under /api/ is a JSON 404 in the shared error shape, also with DEBUG on.
     re_path(r"^api/", views.not_found),
 ]

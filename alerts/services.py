@@ -271,6 +271,17 @@ def delete_alert(alert: Alert) -> None:
         transaction.on_commit(lambda: _delete_files(names))
 
 
+def delete_alerts(queryset) -> int:
+    """Deletes every alert of ``queryset`` and, once committed, their files (the admin's bulk delete)."""
+    rows = list(queryset.order_by().values_list("pk", "snapshot", "extra_images"))
+    names = [snap for _, snap, _ in rows if snap]
+    names += [n for _, _, extra in rows for n in (extra or {}).values() if isinstance(n, str) and n]
+    with transaction.atomic():
+        deleted, _ = Alert.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+        transaction.on_commit(lambda: _delete_files(names))
+    return deleted
+
+
 def purge_expired_alerts(*, days: int | None = None, batch_size: int | None = None,
                          now: datetime | None = None) -> int:
     """Deletes alerts detected more than ``days`` (default ``ALERT_RETENTION_DAYS``; 0 keeps all) ago,

@@ -1,14 +1,18 @@
 """Inference timing shared by the ``bench_inference`` command and ``bench/bench_inference.py``.
 
-Every figure compares paths on the same frames in the same run: raw ultralytics ``predict`` (the
-baseline) against the engine's ``Predictor.predict`` (which adds batching and the conversion to
-``Detection``), batch 1 against batch N, and whichever weights formats are given.
+Every figure compares paths on the same frames in the same run, interleaved batch by batch so that
+a machine whose load drifts (2 shared cores) hits both sides alike:
+- raw ultralytics ``predict`` (the baseline) against the engine's ``Predictor.predict``;
+- the engine's overhead as a share of raw model time, measured inside the same calls:
+  ultralytics' pre-processing (letterbox) and post-processing (NMS) plus the engine's own frame
+  checks and conversion to ``Detection``, over the model's forward time;
+- batch 1 against batch N, and whichever weights formats the caller gives.
 """
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -24,105 +28,100 @@ def sample_frames(count: int, size: tuple[int, int] = (640, 480)) -> list[np.nda
 
     assets = Path(ultralytics.__file__).parent / "assets"
     pictures = [cv2.resize(cv2.imread(str(assets / name)), size) for name in ("bus.jpg", "zidane.jpg")]
-    frames = []
-    for i in range(count):
-        frame = pictures[i % len(pictures)]
-        frames.append(np.roll(frame, shift=(i * 7) % 40, axis=1))
-    return frames
+    return [np.roll(pictures[i % len(pictures)], shift=(i * 7) % 40, axis=1) for i in range(count)]
 
 
 @dataclass
 class Timing:
     label: str
     batch: int
-    frames: int
-    per_frame_ms: float  # median over calls of (call time / frames in the call)
-    throughput_fps: float  # frames / total time
-    preprocess_ms: float | None = None  # ultralytics' own split, per frame (raw path only)
-    inference_ms: float | None = None
-    postprocess_ms: float | None = None
+    per_frame: list[float] = field(default_factory=list)  # ms, one value per call
+    total_ms: float = 0.0
+    frames: int = 0
+    model_ms: list[float] = field(default_factory=list)  # per frame, ultralytics' own split
+    pre_post_ms: list[float] = field(default_factory=list)
+    convert_ms: list[float] = field(default_factory=list)  # per frame, the engine's conversion
+
+    def add(self, elapsed_ms: float, n: int) -> None:
+        self.per_frame.append(elapsed_ms / n)
+        self.total_ms += elapsed_ms
+        self.frames += n
+
+    @property
+    def ms_per_frame(self) -> float:
+        return statistics.median(self.per_frame)
+
+    @property
+    def fps(self) -> float:
+        return self.frames * 1000 / self.total_ms if self.total_ms else 0.0
+
+    @property
+    def overhead_share(self) -> float | None:
+        """(pre + post + conversion) / model time, medians per frame."""
+        if not self.model_ms:
+            return None
+        return (statistics.median(self.pre_post_ms) + statistics.median(self.convert_ms or [0.0])) / \
+            statistics.median(self.model_ms)
 
 
 def _chunks(frames, batch):
     return [frames[i:i + batch] for i in range(0, len(frames), batch)]
 
 
-def time_raw(predictor: Predictor, frames: list[np.ndarray], batch: int, label: str = "raw ultralytics",
-             rounds: int = 1) -> Timing:
-    """The baseline: ultralytics' ``predict`` on the engine's own model object with the same
-    arguments, results left as ultralytics returns them."""
-    opts = predictor.options
-    kwargs = {"conf": opts.conf, "iou": opts.iou, "imgsz": opts.imgsz, "device": predictor.device,
-              "verbose": False}
-    if predictor.half:
-        kwargs["quantize"] = 16
-    per_frame, total, splits = [], 0.0, []
-    for _ in range(rounds):
-        for chunk in _chunks(frames, batch):
-            started = time.perf_counter()
-            results = predictor.model.predict(chunk, batch=len(chunk), **kwargs)
-            elapsed = (time.perf_counter() - started) * 1000
-            per_frame.append(elapsed / len(chunk))
-            total += elapsed
-            splits.append(results[0].speed)
-    n = len(frames) * rounds
-    return Timing(label, batch, n, statistics.median(per_frame), n * 1000 / total,
-                  statistics.median(s["preprocess"] for s in splits),
-                  statistics.median(s["inference"] for s in splits),
-                  statistics.median(s["postprocess"] for s in splits))
-
-
-def time_engine(predictor: Predictor, frames: list[np.ndarray], batch: int, label: str = "engine",
-                rounds: int = 1) -> Timing:
+def measure(predictor: Predictor, frames: list[np.ndarray], batch: int, name: str = "",
+            rounds: int = 1) -> tuple[Timing, Timing]:
+    """Raw ultralytics predict and the engine, alternating on each batch of the same frames."""
     options = predictor.run_options({"max_batch_size": batch})
-    per_frame, total = [], 0.0
+    raw, eng = Timing(f"{name}raw ultralytics", batch), Timing(f"{name}engine", batch)
+    predictor.predict(frames[:batch], options)  # warm this batch shape
     for _ in range(rounds):
         for chunk in _chunks(frames, batch):
             started = time.perf_counter()
-            predictor.predict(chunk, options)
-            elapsed = (time.perf_counter() - started) * 1000
-            per_frame.append(elapsed / len(chunk))
-            total += elapsed
-    n = len(frames) * rounds
-    return Timing(label, batch, n, statistics.median(per_frame), n * 1000 / total)
+            predictor.forward(chunk, options)
+            raw.add((time.perf_counter() - started) * 1000, len(chunk))
 
+            started = time.perf_counter()
+            results = predictor.predict(chunk, options)
+            eng.add((time.perf_counter() - started) * 1000, len(chunk))
 
-def warm(predictor: Predictor, frames: list[np.ndarray], batch: int) -> None:
-    predictor.predict(frames[:batch], predictor.run_options({"max_batch_size": batch}))
+            # The same work again, split: ultralytics' stages (its own per-image timings) and ours.
+            started = time.perf_counter()
+            out = predictor.forward(chunk, options)
+            middle = time.perf_counter()
+            predictor.to_detections(out)
+            convert = (time.perf_counter() - middle) * 1000
+            speed = out[0].speed
+            eng.model_ms.append(speed["inference"])
+            eng.pre_post_ms.append(speed["preprocess"] + speed["postprocess"])
+            eng.convert_ms.append(convert / len(chunk))
+            assert len(results) == len(chunk)
+    return raw, eng
 
 
 def format_table(rows: list[Timing]) -> str:
-    lines = [f"{'path':<28} {'batch':>5} {'frames':>6} {'ms/frame':>9} {'fps':>7} {'pre':>6} {'model':>7} {'post':>6}"]
+    lines = [f"{'path':<24} {'batch':>5} {'frames':>6} {'ms/frame':>9} {'fps':>7} {'model ms':>9} "
+             f"{'pre+post':>9} {'convert':>8}"]
     for r in rows:
-        split = (f"{r.preprocess_ms:>6.1f} {r.inference_ms:>7.1f} {r.postprocess_ms:>6.1f}"
-                 if r.inference_ms is not None else f"{'':>6} {'':>7} {'':>6}")
-        lines.append(f"{r.label:<28} {r.batch:>5} {r.frames:>6} {r.per_frame_ms:>9.1f} "
-                     f"{r.throughput_fps:>7.2f} {split}")
+        split = (f"{statistics.median(r.model_ms):>9.1f} {statistics.median(r.pre_post_ms):>9.2f} "
+                 f"{statistics.median(r.convert_ms):>8.3f}" if r.model_ms else "")
+        lines.append(f"{r.label:<24} {r.batch:>5} {r.frames:>6} {r.ms_per_frame:>9.1f} {r.fps:>7.2f} {split}")
     return "\n".join(lines)
 
 
 def compare(predictor: Predictor, frames: list[np.ndarray], batches: list[int], name: str = "",
             rounds: int = 1) -> tuple[list[Timing], list[str]]:
-    """Raw vs engine at each batch size (interleaved, so drifting machine load hits both alike).
-    Returns the timings and summary lines: engine overhead, ultralytics' pre/post share, batch gain."""
+    """Raw vs engine at each batch size; returns the timings and summary lines."""
     rows: list[Timing] = []
     notes: list[str] = []
     for batch in batches:
-        warm(predictor, frames, batch)
-        raw = time_raw(predictor, frames, batch, f"{name}raw ultralytics".strip(), rounds)
-        eng = time_engine(predictor, frames, batch, f"{name}engine".strip(), rounds)
-        raw2 = time_raw(predictor, frames, batch, f"{name}raw ultralytics".strip(), rounds)
-        # Two raw runs around the engine run: their mean is the baseline the engine is held against.
-        base = (raw.per_frame_ms + raw2.per_frame_ms) / 2
+        raw, eng = measure(predictor, frames, batch, name, rounds)
         rows += [raw, eng]
-        overhead = eng.per_frame_ms / base - 1
-        pre_post = ((raw.preprocess_ms + raw.postprocess_ms) / raw.inference_ms) if raw.inference_ms else 0.0
-        notes.append(f"{name}batch {batch}: engine overhead vs raw predict {overhead * 100:+.1f}% "
-                     f"(raw {base:.1f} ms/frame, engine {eng.per_frame_ms:.1f}); ultralytics pre+post = "
-                     f"{pre_post * 100:.1f}% of model time")
+        notes.append(f"{name}batch {batch}: engine {eng.ms_per_frame:.1f} vs raw {raw.ms_per_frame:.1f} ms/frame "
+                     f"({(eng.ms_per_frame / raw.ms_per_frame - 1) * 100:+.1f}% end to end); overhead "
+                     f"(pre+post+conversion) = {eng.overhead_share * 100:.1f}% of model time")
     engines = [r for r in rows if r.label.endswith("engine")]
     if len(engines) > 1:
         first, last = engines[0], engines[-1]
-        notes.append(f"{name}batch {last.batch} vs {first.batch}: {first.per_frame_ms / last.per_frame_ms:.2f}x "
-                     f"per-frame speed ({last.per_frame_ms:.1f} vs {first.per_frame_ms:.1f} ms/frame)")
+        notes.append(f"{name}batch {last.batch} vs {first.batch}: {first.ms_per_frame / last.ms_per_frame:.2f}x "
+                     f"per-frame speed ({last.ms_per_frame:.1f} vs {first.ms_per_frame:.1f} ms/frame)")
     return rows, notes

@@ -221,10 +221,11 @@ def register_weights_file(source: Path, *, name: str, version: str = "1.0", desc
     algorithm, idempotently: copied under MODELS_DIR with its sha256, class names read from the model.
     Returns (algorithm, changed)."""
     source = Path(source)
-    sha = sha256_of(source)
     existing = Algorithm.objects.filter(name=name, version=version).first()
-    if existing and existing.weights_sha256 == sha and existing.weights_path and existing.weights_path.is_file():
+    if existing and existing.weights and existing.weights_path.is_file():
+        # Registered before (perhaps with weights an admin uploaded since): leave it as it is.
         return existing, False
+    sha = sha256_of(source)
     info = inspect_weights(source)
     algorithm = existing or Algorithm.objects.create(
         name=name, version=version, description=description, kind=AlgorithmKind.OBJECT_DETECTION,
@@ -619,6 +620,14 @@ def _flush_in_thread() -> None:
         flush_inference_stats()
     finally:
         connection.close()  # this thread's own connection
+
+
+def cancel_pending_flush() -> None:
+    """Stops the idle-flush timer of this process (tests, shutdown)."""
+    with _stats.lock:
+        timer, _stats.timer = _stats.timer, None
+    if timer is not None:
+        timer.cancel()
 
 
 def flush_inference_stats() -> int:

@@ -75,8 +75,10 @@ def main() -> int:
     onnx = Predictor(export_onnx(shipped_detector(), Path(args.cache), args.batch, args.imgsz), config)
     print(f"models on {pt.device}: {pt.weights.name} (PyTorch), {onnx.weights.name} (onnxruntime)\n")
 
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
     pt_rows, pt_notes = compare(pt, frames, batches, "pt ", rounds)
     onnx_rows, onnx_notes = compare(onnx, frames, batches, "onnx ", rounds)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(format_table(pt_rows + onnx_rows))
     print()
     for note in pt_notes + onnx_notes:
@@ -84,9 +86,9 @@ def main() -> int:
     pt_engine = {r.batch: r for r in pt_rows if r.label.endswith("engine")}
     onnx_engine = {r.batch: r for r in onnx_rows if r.label.endswith("engine")}
     for batch in batches:
-        ratio = onnx_engine[batch].throughput_fps / pt_engine[batch].throughput_fps
-        print(f"batch {batch}: onnx {onnx_engine[batch].throughput_fps:.2f} fps vs pt "
-              f"{pt_engine[batch].throughput_fps:.2f} fps -> {ratio:.2f}x")
+        ratio = pt_engine[batch].ms_per_frame / onnx_engine[batch].ms_per_frame
+        print(f"batch {batch}: onnx {onnx_engine[batch].ms_per_frame:.1f} ms/frame vs pt "
+              f"{pt_engine[batch].ms_per_frame:.1f} -> onnx throughput {ratio:.2f}x pt")
     return 0
 
 

@@ -349,6 +349,9 @@ class FrameReader:
                 return False
             stream = container.streams.video[0]
             stream.codec_context.skip_frame = "NONKEY"
+            # Frame threading holds several frames back: at one keyframe a second that is seconds of
+            # delay. Slice threading returns each frame as soon as its packet is decoded.
+            stream.codec_context.thread_type = "SLICE"
             rate = float(stream.average_rate or 0) or None
             self.facts = {"width": stream.codec_context.width or None, "height": stream.codec_context.height or None,
                           "fps": round(rate, 3) if rate and rate <= 240 else None,
@@ -361,11 +364,11 @@ class FrameReader:
                     for packet in container.demux(stream):
                         if self._stop.is_set():
                             return flowed
-                        if packet.size == 0:
-                            continue
-                        self.frames_read += 1
-                        if not packet.is_keyframe:
-                            continue
+                        # Empty packets at the end flush the decoder: decode them too.
+                        if packet.size:
+                            self.frames_read += 1
+                            if not packet.is_keyframe:
+                                continue
                         for frame in packet.decode():
                             media_time = (frame.time or 0.0) + loop_offset
                             first_time = media_time if first_time is None else first_time

@@ -101,7 +101,10 @@ class Predictor:
         except Exception as exc:
             raise EngineError(f"cannot load {self.weights.name}: {exc}") from exc
         self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
-        self.options = self.run_options(config)
+        try:
+            self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        except ValueError as exc:  # e.g. target classes the new weights do not have
+            raise EngineError(f"config does not fit {self.weights.name}: {exc}") from exc
         self.load_ms = (time.perf_counter() - started) * 1000
         if warmup:
             self.warmup()
@@ -123,7 +126,10 @@ class Predictor:
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Applies a changed config's call-time settings (thresholds, classes, batch size) in place."""
-        self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        try:
+            self.options = self.run_options(config, RunOptions(imgsz=self.imgsz))
+        except ValueError as exc:
+            raise EngineError(f"config does not fit {self.weights.name}: {exc}") from exc
 
     def warmup(self) -> None:
         """One forward pass on a blank frame: the first real call then pays no lazy set-up (graph
@@ -151,18 +157,25 @@ class Predictor:
         return results
 
     def _predict_batch(self, frames: list[np.ndarray], options: RunOptions) -> list[list[Detection]]:
+        return self.to_detections(self.forward(frames, options))
+
+    def forward(self, frames: list[np.ndarray], options: RunOptions):
+        """ultralytics' predict on one batch (letterbox, model, NMS): its Results objects."""
         kwargs: dict[str, Any] = {"conf": options.conf, "iou": options.iou, "imgsz": options.imgsz,
                                   "device": self.device, "verbose": False, "batch": len(frames)}
         if options.classes is not None:
             kwargs["classes"] = list(options.classes)
         if self.half:
             kwargs["quantize"] = 16
-        results = self.model.predict(frames, **kwargs)
+        return self.model.predict(frames, **kwargs)
+
+    def to_detections(self, results) -> list[list[Detection]]:
+        """ultralytics Results -> Detections, with one device-to-host copy per frame."""
         names = self.names
         out: list[list[Detection]] = []
         for result in results:
-            # One device->host copy per frame, then plain floats: (x1, y1, x2, y2, conf, cls) rows.
             rows = result.boxes.data.cpu().numpy().tolist() if result.boxes is not None else []
+            # rows are (x1, y1, x2, y2, conf, cls)
             out.append([
                 Detection(int(r[5]), names.get(int(r[5]), str(int(r[5]))), float(r[4]),
                           (float(r[0]), float(r[1]), float(r[2]), float(r[3])))

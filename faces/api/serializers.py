@@ -42,12 +42,17 @@ class JSONObjectField(serializers.Field):
 
 
 class FaceLibrarySerializer(serializers.ModelSerializer):
-    face_count = serializers.IntegerField(read_only=True, required=False)
+    face_count = serializers.SerializerMethodField()
 
     class Meta:
         model = FaceLibrary
         fields = ["id", "name", "description", "is_watchlist", "face_count", "created_at", "updated_at"]
         read_only_fields = ["id", "face_count", "created_at", "updated_at"]
+
+    def get_face_count(self, library) -> int:
+        # Lists annotate the count in their one query; a just-created or updated library counts here.
+        annotated = getattr(library, "face_count", None)
+        return annotated if annotated is not None else library.faces.count()
 
 
 class FaceSerializer(serializers.ModelSerializer):

@@ -83,7 +83,9 @@ def read_upload(upload, field: str, limit: int | None = None) -> bytes:
                          responses={201: FaceLibrarySerializer, **ERROR_RESPONSES(400, 401, 403)},
                          examples=[OpenApiExample("watchlist", request_only=True,
                                                   value={"name": "watchlist", "is_watchlist": True})]),
-    update=extend_schema(summary="Replace a face library (operators)", tags=["faces"]),
+    update=extend_schema(summary="Replace a face library (operators)", tags=["faces"],
+                         examples=[OpenApiExample("replace", request_only=True, value={
+                             "name": "watchlist", "description": "Banned visitors", "is_watchlist": True})]),
     partial_update=extend_schema(summary="Change a face library (operators)", tags=["faces"],
                                  examples=[OpenApiExample("rename", request_only=True, value={"name": "staff"})]),
     destroy=extend_schema(summary="Delete a face library with all its faces (operators)", tags=["faces"],
@@ -108,7 +110,10 @@ class FaceLibraryViewSet(viewsets.ModelViewSet):
                            responses={200: FaceDetailSerializer, **ERROR_RESPONSES(401, 404)},
                            examples=[OpenApiExample("face", response_only=True, value=FACE_EXAMPLE)]),
     update=extend_schema(summary="Replace a face's name, person id, library and metadata (operators)",
-                         tags=["faces"], responses={200: FaceDetailSerializer, **ERROR_RESPONSES(400, 401, 403, 404)}),
+                         tags=["faces"], responses={200: FaceDetailSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},
+                         examples=[OpenApiExample("replace", request_only=True, value={
+                             "library": 1, "name": "Alice Smith", "person_id": "E1001",
+                             "metadata": {"department": "R&D"}})]),
     partial_update=extend_schema(summary="Change a face's name, person id, library or metadata (operators)",
                                  tags=["faces"],
                                  responses={200: FaceDetailSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},

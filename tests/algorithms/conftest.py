@@ -11,6 +11,18 @@ import pytest
 from tests.media import bus_image, fall_detector_weights
 
 
+@pytest.fixture(autouse=True)
+def _inference_stats_stay_in_the_test(settings):
+    """No idle-flush timer firing in another thread (outside the test's transaction) mid-test."""
+    from algorithms import services
+
+    settings.INFERENCE_STATS_FLUSH_SECONDS = 3600
+    yield
+    services.cancel_pending_flush()
+    with services._stats.lock:
+        services._stats.data.clear()
+
+
 @pytest.fixture(scope="session")
 def random_yolo_pt(tmp_path_factory) -> Path:
     """YOLOv8n with random weights (no download: built from the yaml inside ultralytics), as a .pt."""

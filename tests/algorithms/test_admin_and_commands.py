@@ -69,8 +69,9 @@ def test_bench_inference_prints_latency_throughput_and_overhead(make_algorithm, 
         engine.unload(algorithm.pk)
     text = out.getvalue()
     assert re.search(r"^raw ultralytics\s+1\s+4\s+[\d.]+\s+[\d.]+", text, re.M)
-    assert re.search(r"^engine\s+2\s+4\s+[\d.]+", text, re.M)
-    assert re.search(r"batch 2: engine overhead vs raw predict [+-][\d.]+%", text)
+    assert re.search(r"^engine\s+2\s+4\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", text, re.M)
+    assert re.search(r"batch 2: engine [\d.]+ vs raw [\d.]+ ms/frame \([+-][\d.]+% end to end\); "
+                     r"overhead \(pre\+post\+conversion\) = [\d.]+% of model time", text)
     assert "batch 2 vs 1:" in text
 
 

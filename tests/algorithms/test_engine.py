@@ -110,6 +110,11 @@ def test_unknown_target_classes_are_refused():
     assert engine.class_ids([], {0: "Normal"}) is None
 
 
+def test_a_config_naming_classes_the_model_lacks_is_an_engine_error(random_yolo_pt):
+    with pytest.raises(EngineError, match="config does not fit"):
+        Predictor(random_yolo_pt, {"device": "cpu", "input_size": 64, "target_classes": ["Fall"]}, warmup=False)
+
+
 def test_frames_that_are_not_bgr_images_are_refused(person_detector):
     with pytest.raises(ValueError, match="frame 1"):
         person_detector.predict([bus_image(), np.zeros((10, 10), dtype=np.uint8)])

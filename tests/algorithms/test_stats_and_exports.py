@@ -17,14 +17,6 @@ from tests.media import bus_image
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _empty_stats_buffer(settings):
-    settings.INFERENCE_STATS_FLUSH_SECONDS = 3600  # flushes only when a test asks
-    services.flush_inference_stats()
-    yield
-    services._stats.data.clear()
-
-
 # --- statistics --------------------------------------------------------------------------------------
 def test_recording_sums_in_memory_and_writes_one_row_per_algorithm_and_day(make_algorithm,
                                                                           django_assert_num_queries):
@@ -51,6 +43,22 @@ def test_a_flush_is_triggered_by_time(make_algorithm, settings):
     algorithm = make_algorithm()
     settings.INFERENCE_STATS_FLUSH_SECONDS = 0
     services.record_inference(algorithm.pk, 4, 100.0)
+    assert InferenceStat.objects.get(algorithm=algorithm).frames == 4
+
+
+def test_an_idle_worker_flushes_its_last_numbers_after_the_interval(make_algorithm, settings):
+    """GIVEN a flush interval not yet reached WHEN the worker records and then goes idle THEN a timer
+    writes the numbers one interval later (here the timer is driven by hand: the test transaction is
+    invisible to another thread)."""
+    algorithm = make_algorithm()
+    settings.INFERENCE_STATS_FLUSH_SECONDS = 60
+    services.record_inference(algorithm.pk, 3, 30.0)
+    timer = services._stats.timer
+    assert timer is not None and timer.interval == 60 and timer.daemon
+    services.record_inference(algorithm.pk, 1, 10.0)
+    assert services._stats.timer is timer  # one timer at a time
+    services.cancel_pending_flush()
+    assert services.flush_inference_stats() == 1
     assert InferenceStat.objects.get(algorithm=algorithm).frames == 4
 
 

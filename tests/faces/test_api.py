@@ -272,3 +272,16 @@ def test_an_unavailable_face_engine_answers_503(viewer_client, settings, tmp_pat
     finally:
         engine.reset_engine()
     assert response.status_code == 503 and response.json()["code"] == "face_engine_unavailable"
+
+
+def test_lists_use_a_fixed_number_of_queries(viewer_client, library, watchlist, django_assert_max_num_queries):
+    from tests.faces.conftest import make_faces, random_vectors
+
+    make_faces(library, random_vectors(30), "s")
+    make_faces(watchlist, random_vectors(30, seed=2), "w")
+    # authentication (user + roles), count, page: no query per row.
+    with django_assert_max_num_queries(5):
+        assert len(viewer_client.get("/api/faces", {"page_size": 50}).json()["results"]) == 50
+    with django_assert_max_num_queries(5):
+        rows = viewer_client.get("/api/face-libraries").json()["results"]
+    assert [r["face_count"] for r in rows] == [30, 30]

@@ -159,6 +159,10 @@ def test_a_corrupt_stored_archive_fails_the_job_with_a_reason(library):
 
 
 # --- WebSocket ---------------------------------------------------------------------------------
+# Channels closes "old" database connections around each database_sync_to_async call, which would
+# close a test transaction's connection on PostgreSQL: these tests commit for real instead.
+WS_DB = pytest.mark.django_db(transaction=True)
+
 def ws_connect(path: str, token: str | None):
     from aimonitor.asgi import application
 
@@ -166,6 +170,7 @@ def ws_connect(path: str, token: str | None):
     return WebsocketCommunicator(application, f"{path}{query}", headers=[(b"origin", b"http://testserver")])
 
 
+@WS_DB
 def test_operator_follows_import_progress_over_the_websocket(operator, library):
     job = stored_job(library, {"a.jpg": astronaut_jpeg(), "b.txt": b"text", "c.jpg": astronaut_jpeg()})
     token = str(AccessToken.for_user(operator))
@@ -188,6 +193,7 @@ def test_operator_follows_import_progress_over_the_websocket(operator, library):
     assert all(m["type"] == "faces.import.progress" and m["import_id"] == job.pk for m in messages)
 
 
+@WS_DB
 @pytest.mark.parametrize("who", ["anonymous", "bad-token", "other-viewer", "unknown-import"])
 def test_websocket_refuses_who_may_not_follow_the_import(make_user, library, who):
     owner = make_user("viewer", "owner")
@@ -208,6 +214,7 @@ def test_websocket_refuses_who_may_not_follow_the_import(make_user, library, who
     assert code == {"anonymous": 4401, "bad-token": 4401, "other-viewer": 4403, "unknown-import": 4404}[who]
 
 
+@WS_DB
 def test_the_viewer_who_started_an_import_may_follow_it(make_user, library):
     owner = make_user("viewer", "owner")
     job = stored_job(library, {"a.jpg": b"x"}, user=owner)

@@ -81,3 +81,25 @@ def test_a_deleted_face_is_no_longer_recognised(library, enroll_astronaut, commi
         services.delete_faces([face])
     [match] = services.recognise(media.astronaut_image(), libraries=None)
     assert match.best is None
+
+
+def test_faces_are_recognised_in_frames_of_a_real_h264_clip(library, enroll_astronaut, tmp_path):
+    """GIVEN an enrolled astronaut and an H.264 clip of her picture followed by zidane.jpg
+    WHEN frames are read back through OpenCV and passed to recognise (as the worker does)
+    THEN her frames match her, and the other people's frames are strangers."""
+    face = enroll_astronaut(library)
+    clip = media.make_clip(tmp_path / "clip.mp4", [media.astronaut_image(), media.zidane_image()],
+                           fps=5, seconds_per_frame=1.0, size=(960, 720))
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == 10
+    first = services.recognise(frames[2], libraries=[library.pk])
+    assert [m.best["face_id"] for m in first] == [face.pk]
+    second = services.recognise(frames[7], libraries=[library.pk])
+    assert len(second) >= 2 and all(m.best is None for m in second)

@@ -28,6 +28,25 @@ def cam(db):
                                       media_stream_id="cam1")
 
 
+def listen(stream_id):
+    """A fresh channel in the stream's group (unique, so nothing left on a shared Redis leaks in)."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(stream_group(stream_id), channel)
+    return layer, channel
+
+
+def received(layer, channel, count: int) -> list[dict]:
+    """The next ``count`` payloads on ``channel``, read in one event loop (channels-redis buffers a
+    channel's messages per loop, so separate async_to_sync calls could re-read one message)."""
+    import asyncio
+
+    async def read():
+        return [(await asyncio.wait_for(layer.receive(channel), 5))["payload"] for _ in range(count)]
+
+    return async_to_sync(read)()
+
+
 def task_on(stream, status):
     from algorithms.models import Algorithm
 
@@ -57,21 +76,20 @@ def test_unknown_hook_is_404_and_non_object_body_is_400(api_client, hook_secret)
 
 def test_stream_changed_sets_online_then_offline_and_pushes_once(api_client, cam, hook_secret,
                                                                   django_capture_on_commit_callbacks):
-    layer = get_channel_layer()
-    async_to_sync(layer.group_add)(stream_group(cam.pk), "test-listener")
+    layer, listener = listen(cam.pk)
     with django_capture_on_commit_callbacks(execute=True):
         for schema in ("hls", "rtsp", "rtmp"):  # ZLM fires once per protocol
             response = hook(api_client, "on_stream_changed", hook_body("on_stream_changed", schema=schema))
             assert response.status_code == 200 and response.json()["code"] == 0
     cam.refresh_from_db()
     assert (cam.status, cam.width, cam.height, cam.fps, cam.codec) == ("online", 640, 480, 25.0, "h264")
-    event = async_to_sync(layer.receive)("test-listener")
-    assert event["payload"]["type"] == "stream.status" and event["payload"]["status"] == "online"
     with django_capture_on_commit_callbacks(execute=True):
         hook(api_client, "on_stream_changed", hook_body("on_stream_changed", regist=False))
     cam.refresh_from_db()
     assert cam.status == "offline" and "lost" in cam.last_error
-    assert async_to_sync(layer.receive)("test-listener")["payload"]["status"] == "offline"
+    first, second = received(layer, listener, 2)
+    assert first["type"] == "stream.status" and first["status"] == "online"
+    assert second["status"] == "offline"
 
 
 def test_none_reader_keeps_the_stream_while_a_task_reads_it(api_client, cam, hook_secret):
@@ -164,16 +182,14 @@ def test_sync_task_is_quiet_for_a_deleted_stream(fake_zlm):
 
 
 def test_set_stream_status_pushes_only_on_change(cam, django_capture_on_commit_callbacks):
-    layer = get_channel_layer()
-    async_to_sync(layer.group_add)(stream_group(cam.pk), "listener-2")
+    layer, listener = listen(cam.pk)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert services.set_stream_status(cam.pk, "offline", "rtsp://u:pw@10.0.0.1/live timed out") is True
         assert services.set_stream_status(cam.pk, "offline", "still down") is False
         assert services.set_stream_status(cam.pk, "online", latency_ms=12.5, width=640) is True
     assert len(callbacks) == 2
-    first = async_to_sync(layer.receive)("listener-2")["payload"]
+    first, second = received(layer, listener, 2)
     assert first["status"] == "offline" and "pw" not in first["error"] and "****" in first["error"]
-    second = async_to_sync(layer.receive)("listener-2")["payload"]
     assert second == {**second, "status": "online", "latency_ms": 12.5, "width": 640, "stream_id": cam.pk}
     cam.refresh_from_db()
     assert (cam.status, cam.latency_ms, cam.width, cam.last_error) == ("online", 12.5, 640, "")
