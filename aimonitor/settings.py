@@ -172,7 +172,8 @@ else:
 # (aimonitor.embedded, started by the ASGI application when AIMONITOR_EMBEDDED_WORKERS=1).
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 EMBEDDED_WORKERS = env_bool("AIMONITOR_EMBEDDED_WORKERS", False)
-EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 4)
+# Each running monitoring task holds one thread for as long as it runs: room for a few cameras.
+EMBEDDED_WORKER_CONCURRENCY = env_int("EMBEDDED_WORKER_CONCURRENCY", 16)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
