@@ -1,9 +1,11 @@
 """Staff UI for users and roles."""
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import Count
 
+from . import services
+from .choices import RoleCode
 from .models import Role, User
 from .services import invalidate_roles_cache
 
@@ -57,6 +59,17 @@ class UserAdmin(BaseUserAdmin):
         super().save_related(request, form, formsets, change)
         invalidate_roles_cache()
 
+    def delete_model(self, request, obj):
+        services.delete_user(obj, acting_user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset.exclude(pk=request.user.pk):
+            services.delete_user(user, acting_user=request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        # Nobody deletes their own account from here (the API refuses it too).
+        return super().has_delete_permission(request, obj) and (obj is None or obj.pk != request.user.pk)
+
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
@@ -70,10 +83,30 @@ class RoleAdmin(admin.ModelAdmin):
     def holders(self, obj):
         return obj.holder_count
 
+    def get_readonly_fields(self, request, obj=None):
+        # Permissions are keyed by the built-in codes: renaming one would strip everyone's rights.
+        return ("code", "created_at") if obj is not None and obj.code in RoleCode.values else ("created_at",)
+
+    def has_delete_permission(self, request, obj=None):
+        # Built-in roles and roles users still hold cannot be deleted (the API answers 409).
+        if obj is not None and (obj.code in RoleCode.values or obj.users.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         invalidate_roles_cache()
 
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        invalidate_roles_cache()
+        services.delete_role(obj)
+
+    def delete_queryset(self, request, queryset):
+        refused = []
+        for role in queryset:
+            try:
+                services.delete_role(role)
+            except services.RoleInUse:
+                refused.append(role.code)
+        if refused:
+            self.message_user(request, f"Not deleted (built in or still held): {', '.join(refused)}",
+                              level=messages.WARNING)

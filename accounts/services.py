@@ -233,6 +233,7 @@ def login(*, username: str, password: str, address: str, request=None) -> User |
 
 
 def issue_tokens(user: User) -> dict:
+    """A fresh access/refresh pair for ``user``, in the login response's shape."""
     refresh = RefreshToken.for_user(user)
     access = refresh.access_token
     return {
@@ -251,10 +252,12 @@ def roles_list_cache_key(full_path: str) -> str:
 
 
 def roles_cache_version() -> int:
+    """The roles list's cache generation; bumping it (see below) makes every cached page stale."""
     return cache.get_or_set(ROLES_CACHE_VERSION_KEY, 1, None)
 
 
 def invalidate_roles_cache() -> None:
+    """Called on every write to roles or user-roles: one atomic increment, no key scan."""
     try:
         cache.incr(ROLES_CACHE_VERSION_KEY)
     except ValueError:

@@ -8,7 +8,7 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
@@ -47,7 +47,7 @@ def check_cache() -> dict:
     if cache.get(key) != "1":
         raise RuntimeError("cache did not return what was written")
     cache.delete(key)
-    return {"backend": cache.__class__.__name__}
+    return {"backend": caches["default"].__class__.__name__}
 
 
 def check_channel_layer() -> dict:

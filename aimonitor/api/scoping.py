@@ -14,9 +14,15 @@ from accounts.permissions import role_level
 
 def visible_group_ids(user) -> set[int] | None:
     """The ids of the groups the user may see (assigned groups and their descendants), or None
-    when the user is not restricted."""
-    if user is None or not user.is_authenticated or role_level(user) >= 3:
+    when the user is not restricted.
+
+    ``None`` as the user means the system itself (a task, a command): unrestricted. An anonymous
+    user sees no group at all, so a scope that forgets to authenticate leaks nothing.
+    """
+    if user is None or (user.is_authenticated and role_level(user) >= 3):
         return None
+    if not user.is_authenticated:
+        return set()
     cached = getattr(user, "_visible_group_ids", "unset")
     if cached != "unset":
         return cached

@@ -36,9 +36,7 @@ EXCLUDED: dict[str, str] = {}
 # Failures the fuzzer found in other apps' endpoints when it first ran over them, kept visible as
 # strict expected failures: once the owner fixes one, its case passes, the strict xfail fails, and
 # the entry must go.
-KNOWN_FAILURES: dict[str, str] = {
-    "POST /api/face-libraries/": "faces: the 201 body lacks face_count, which the schema requires",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _load_schema():
