@@ -69,7 +69,8 @@ class MonitorTaskSerializer(serializers.ModelSerializer):
             if self.partial and instance is not None and isinstance(raw, dict):
                 raw = {**(instance.config or {}), **raw}
             try:
-                attrs["config"] = normalise_config(raw, class_names=list(algorithm.class_names or []))
+                attrs["config"] = normalise_config(raw, class_names=list(algorithm.class_names or []),
+                                                   kind=algorithm.kind)
             except ConfigError as exc:
                 raise serializers.ValidationError(exc.errors, code="invalid") from None
         schedule_type = attrs.get("schedule_type") or (instance.schedule_type if instance else ScheduleType.REALTIME)
