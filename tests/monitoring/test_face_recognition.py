@@ -67,7 +67,9 @@ def run_until(task, *, frames: int, timeout: float = 60):
     thread, outcome = run_in_thread(task.pk)
     try:
         done = wait_for(lambda: MonitorTask.objects.get(pk=task.pk).frames_processed >= frames, timeout=timeout)
-        assert done, f"fewer than {frames} frames in {timeout} s: {MonitorTask.objects.get(pk=task.pk).error}"
+        row = MonitorTask.objects.get(pk=task.pk)
+        assert done, (f"{row.frames_processed} < {frames} frames in {timeout} s: status {row.status}, "
+                      f"error {row.error!r}, outcome {outcome}, stream {row.stream.status}")
     finally:
         retrying(lambda: tasks_services.stop_task(MonitorTask.objects.get(pk=task.pk)))
         thread.join(timeout=15)
