@@ -155,13 +155,26 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "aimonitor")}}
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "aimonitor:asgi"),
-                       "capacity": env_int("CHANNELS_CAPACITY", 1000), "expiry": 30},
+    # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
+    # (5 s): every consumer idle for 5 s would die with "Timeout reading". Reads get more room than the
+    # pop. redis-py's asyncio pool also refuses past 100 connections, which many sockets closing at
+    # once reach (each group_discard borrows one).
+    _channel_hosts = [{"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0),
+                       "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000)}]
+    _channels_prefix = env_str("CHANNELS_PREFIX", "aimonitor:asgi")
+    if env_str("CHANNEL_LAYER_KIND", "lists") == "pubsub":
+        # Redis pub/sub: a group push is published once and each server process fans it out to its
+        # own sockets (the list-based layer pops one message per socket); see the alerts benchmark.
+        CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                      "CONFIG": {"hosts": _channel_hosts, "prefix": _channels_prefix}}}
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": _channel_hosts, "prefix": _channels_prefix,
+                           "capacity": env_int("CHANNELS_CAPACITY", 1000), "expiry": 30},
+            }
         }
-    }
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aimonitor"}}
@@ -326,6 +339,7 @@ LOGGING = {
         "aimonitor.access": {"handlers": ["access_file"] if LOG_TO_FILES else ["null"],
                              "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
+        "faiss.loader": {"level": "WARNING"},
     },
 }
 if LOG_TO_FILES:
@@ -404,11 +418,6 @@ CELERY_BEAT_SCHEDULE["reconcile-monitor-tasks"] = {
     "task": "streams.reconcile_monitor_tasks",
     "schedule": MONITOR_RECONCILE_SECONDS,
 }
-if REDIS_URL:
-    # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop
-    # (brpop_timeout 5 s): every idle WebSocket receive would fail with "Timeout reading". Give reads room.
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
-        {"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 30.0)}]
 # (monitoring settings end)
 
 # --- Alerts ------------------------------------------------------------------------------------
@@ -431,21 +440,6 @@ ALERT_BATCH_MAX_IDS = env_int("ALERT_BATCH_MAX_IDS", 1000)
 ALERTS_WS_VISIBILITY_TTL = env_float("ALERTS_WS_VISIBILITY_TTL", 10.0)
 # WebSocket: the server sends {"type": "ping"} this often so that proxies keep idle sockets open (0: off).
 ALERTS_WS_HEARTBEAT_SECONDS = env_float("ALERTS_WS_HEARTBEAT_SECONDS", 30.0)
-if REDIS_URL:
-    # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking pop
-    # (BZPOPMIN, 5 s): every consumer idle for 5 s died with "Timeout reading from ...". Reads get
-    # more room than the pop. (Belongs with CHANNEL_LAYERS above; kept here to stay in this section.)
-    # redis-py 8's asyncio pool also refuses (MaxConnectionsError) past 100 connections, which many
-    # sockets closing at once reach (each group_discard borrows one).
-    _channel_hosts = [{"address": REDIS_URL, "socket_timeout": env_float("CHANNELS_SOCKET_TIMEOUT", 15.0),
-                       "max_connections": env_int("CHANNELS_MAX_CONNECTIONS", 1000)}]
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = _channel_hosts
-    if env_str("CHANNEL_LAYER_KIND", "lists") == "pubsub":
-        # Redis pub/sub: a group push is published once and each server process fans it out to its
-        # own sockets (the list-based layer pops one message per socket); see the alerts benchmark.
-        CHANNEL_LAYERS["default"] = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                     "CONFIG": {"hosts": _channel_hosts,
-                                                "prefix": env_str("CHANNELS_PREFIX", "aimonitor:asgi")}}
 CELERY_BEAT_SCHEDULE["alerts-purge-expired"] = {
     "task": "alerts.tasks.purge_expired_alerts",
     "schedule": timedelta(minutes=ALERT_PURGE_INTERVAL_MINUTES),

@@ -28,6 +28,7 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
+from aimonitor import metrics
 from aimonitor.api.scoping import restrict_to_user
 from aimonitor.live import ALERTS_GROUP, broadcast, task_group
 
@@ -196,6 +197,7 @@ def raise_alert(*, alert_type: str, level: str, detections: list[dict], frame: n
                 alert.extra_images[key] = name
             alert.save(force_insert=True)
             _push_on_commit(ALERT_CREATED, [alert.pk])
+            transaction.on_commit(lambda: metrics.count_alert(alert.type, alert.level))
     except BaseException:
         # The row is rolled back; leave no file behind either.
         _delete_files(stored)

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import numpy as np
 
+from aimonitor import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,7 +37,13 @@ def open_reader(stream, *, sample_fps: float):
     from .capture import FrameReader
     from .services import capture_url, set_stream_status
 
+    lost = {"value": False}
+
     def on_status(status, error: str = "", **probe):
+        # Back online after a loss: the reader reconnected.
+        if str(status) == "online" and lost["value"]:
+            metrics.count_stream_reconnect(stream.pk)
+        lost["value"] = str(status) != "online"
         try:
             set_stream_status(stream.pk, str(status), error=error or "", **probe)
         except DatabaseError:

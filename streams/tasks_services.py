@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from aimonitor import metrics
 from aimonitor.live import broadcast, task_group
 
 from .choices import TaskStatus
@@ -143,6 +144,8 @@ def heartbeat(task_id: int, token: str, *, status: str, fps: float, inference_ms
     if last_frame_time is not None:
         fields["last_frame_time"] = last_frame_time
     updated = MonitorTask.objects.filter(pk=task_id, claim_token=token, desired_running=True).update(**fields)
+    if updated:
+        metrics.count_frames(task_id, frames)
     if not updated:
         return None
     row = MonitorTask.objects.filter(pk=task_id).values("updated_at", "status").first()

@@ -83,7 +83,11 @@ def api_error(exc: services.AlgorithmError) -> exceptions.APIException:
                              "framework": "ultralytics", "description": "Hard hats on building sites",
                              "config": {"confidence_threshold": 0.5, "device": "cuda:0", "half": True}})]),
     update=extend_schema(summary="Replace an algorithm's editable fields (admins)", tags=["algorithms"],
-                         responses={200: AlgorithmSerializer, **ERROR_RESPONSES(400, 401, 403, 404)}),
+                         responses={200: AlgorithmSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},
+                         examples=[OpenApiExample("replace", request_only=True, value={
+                             "name": "Helmet detector", "version": "2.2", "kind": "object_detection",
+                             "framework": "ultralytics", "description": "Hard hats on building sites",
+                             "is_active": True, "config": {"confidence_threshold": 0.55, "device": "cpu"}})]),
     partial_update=extend_schema(summary="Change an algorithm (admins); config keys merge over the current ones",
                                  tags=["algorithms"],
                                  responses={200: AlgorithmSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},

@@ -148,7 +148,10 @@ class VideoStreamViewSet(viewsets.ModelViewSet):
                              OpenApiExample("virtual", request_only=True,
                                             value={"name": "Entrances", "kind": "virtual"})]),
     update=extend_schema(summary="Replace a group (admins)", tags=["stream-groups"],
-                         responses={200: StreamGroupSerializer, **ERROR_RESPONSES(400, 401, 403, 404)}),
+                         responses={200: StreamGroupSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},
+                         examples=[OpenApiExample("replace", request_only=True, value={
+                             "name": "Warehouse", "kind": "organization", "parent": None, "address": "2 Dock Rd",
+                             "contact_name": "Dana", "contact_phone": "+1 555 0100", "description": ""})]),
     partial_update=extend_schema(summary="Change a group, e.g. move it in the tree (admins)", tags=["stream-groups"],
                                  responses={200: StreamGroupSerializer, **ERROR_RESPONSES(400, 401, 403, 404)},
                                  examples=[OpenApiExample("move", request_only=True, value={"parent": 2})]),
