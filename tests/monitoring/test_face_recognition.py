@@ -4,6 +4,8 @@ real worker loop with YuNet + SFace and the FAISS index, and real alert rows wit
 Also the config validation of the face keys, the seeded algorithm, and the face rules on their own."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -292,3 +294,19 @@ def test_the_face_crop_of_the_largest_face_goes_with_the_alert():
     [spec] = decision.alerts()
     assert spec.extra_images["face_crop"].mean() == 255
 
+
+
+@pytest.mark.django_db
+def test_a_restarted_face_loop_keeps_the_cooldown_of_alerts_already_raised():
+    from alerts.services import raise_alert
+    from faces.models import FaceLibrary
+    from streams import worker
+
+    FaceLibrary.objects.create(name="watchlist", is_watchlist=True)
+    task = make_face_task(make_stream(), {"cooldown_seconds": 600})
+    raise_alert(alert_type=KNOWN_PERSON, level="warning", detections=[], frame=np.zeros((48, 64, 3), np.uint8),
+                task=task, metadata={"rule_keys": ["known_person|person:ann"]})
+    predictor, rules = worker.pipeline_for(MonitorTask.objects.select_related("algorithm").get(pk=task.pk))
+    assert predictor.libraries() == list(FaceLibrary.objects.filter(is_watchlist=True).values_list("pk", flat=True))
+    _, decision = rules.evaluate([face(10, "ann"), face(300, "bob")], 640, 480, time.time())
+    assert [s.keys for s in decision.alerts()] == [["known_person|person:bob"]]
