@@ -94,6 +94,13 @@ def _zones(value, errors: dict) -> list[dict]:
     return [{"name": DEFAULT_ZONE, "polygon": polygon}] if polygon is not None else []
 
 
+def config_keys(kind: str | None) -> set[str]:
+    """The config keys a task of an algorithm of ``kind`` knows."""
+    from . import face_rules
+
+    return set(DEFAULTS) | (set(face_rules.FACE_DEFAULTS) if face_rules.is_face_kind(kind) else set())
+
+
 def normalise_config(config, *, class_names: list[str] | None = None, kind: str | None = None) -> dict:
     """Validates a task config (missing keys take defaults) and returns the normalised form: regions
     of interest become named zones. ``class_names`` (the algorithm's) restricts ``target_classes``;
@@ -107,8 +114,7 @@ def normalise_config(config, *, class_names: list[str] | None = None, kind: str 
         raise ConfigError({"config": ["Must be an object."]})
     errors: dict[str, list[str]] = {}
     face = face_rules.is_face_kind(kind)
-    allowed = set(DEFAULTS) | (set(face_rules.FACE_DEFAULTS) if face else set())
-    unknown = sorted(set(config) - allowed)
+    unknown = sorted(set(config) - config_keys(kind))
     if unknown:
         errors["config"] = [f"Unknown keys: {', '.join(unknown)}."]
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}

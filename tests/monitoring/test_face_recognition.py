@@ -310,3 +310,26 @@ def test_a_restarted_face_loop_keeps_the_cooldown_of_alerts_already_raised():
     assert predictor.libraries() == list(FaceLibrary.objects.filter(is_watchlist=True).values_list("pk", flat=True))
     _, decision = rules.evaluate([face(10, "ann"), face(300, "bob")], 640, 480, time.time())
     assert [s.keys for s in decision.alerts()] == [["known_person|person:bob"]]
+
+
+@pytest.mark.django_db
+def test_moving_a_face_task_to_a_detection_algorithm_drops_the_face_keys(admin_client):
+    task = make_face_task(make_stream(), {"alert_strangers": True})
+    detector = make_algorithm()
+    url = reverse("streams:monitor-task-detail", kwargs={"pk": task.pk})
+    response = admin_client.patch(url, {"algorithm": detector.pk, "config": {"cooldown_seconds": 5}},
+                                  content_type="application/json")
+    assert response.status_code == 200, response.content
+    task.refresh_from_db()
+    assert task.algorithm_id == detector.pk and "alert_strangers" not in task.config
+    assert task.config["cooldown_seconds"] == 5
+
+
+@pytest.mark.django_db
+def test_moving_a_task_without_sending_its_config_rechecks_the_rules(admin_client):
+    task = make_face_task(make_stream(), {"alert_strangers": True, "cooldown_seconds": 7})
+    url = reverse("streams:monitor-task-detail", kwargs={"pk": task.pk})
+    response = admin_client.patch(url, {"algorithm": make_algorithm().pk}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    task.refresh_from_db()
+    assert "alert_strangers" not in task.config and task.config["cooldown_seconds"] == 7
