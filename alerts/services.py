@@ -75,7 +75,10 @@ def push(kind: str, alerts: Iterable[Alert]) -> None:
 def _push_on_commit(kind: str, alert_ids: list[int]) -> None:
     def send() -> None:
         # Re-read after commit: the payload shows what was committed, with one query for all.
-        alerts = Alert.objects.select_related(*RELATED).filter(pk__in=alert_ids).order_by("id")
+        alerts = list(Alert.objects.select_related(*RELATED).filter(pk__in=alert_ids).order_by("id"))
+        if kind == ALERT_CREATED:
+            for alert in alerts:
+                metrics.count_alert(alert.type, alert.level)
         push(kind, alerts)
 
     transaction.on_commit(send)
@@ -197,7 +200,6 @@ def raise_alert(*, alert_type: str, level: str, detections: list[dict], frame: n
                 alert.extra_images[key] = name
             alert.save(force_insert=True)
             _push_on_commit(ALERT_CREATED, [alert.pk])
-            transaction.on_commit(lambda: metrics.count_alert(alert.type, alert.level))
     except BaseException:
         # The row is rolled back; leave no file behind either.
         _delete_files(stored)
