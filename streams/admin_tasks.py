@@ -25,7 +25,8 @@ class MonitorTaskForm(forms.ModelForm):
         algorithm = data.get("algorithm")
         try:
             data["config"] = normalise_config(data.get("config") or {},
-                                              class_names=list(algorithm.class_names or []) if algorithm else None)
+                                              class_names=list(algorithm.class_names or []) if algorithm else None,
+                                              kind=algorithm.kind if algorithm else None)
         except ConfigError as exc:
             self.add_error("config", "; ".join(f"{k}: {m}" for k, v in exc.errors.items() for m in v))
         if data.get("schedule_type") == "scheduled":

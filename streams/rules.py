@@ -94,16 +94,27 @@ def _zones(value, errors: dict) -> list[dict]:
     return [{"name": DEFAULT_ZONE, "polygon": polygon}] if polygon is not None else []
 
 
-def normalise_config(config, *, class_names: list[str] | None = None) -> dict:
+def config_keys(kind: str | None) -> set[str]:
+    """The config keys a task of an algorithm of ``kind`` knows."""
+    from . import face_rules
+
+    return set(DEFAULTS) | (set(face_rules.FACE_DEFAULTS) if face_rules.is_face_kind(kind) else set())
+
+
+def normalise_config(config, *, class_names: list[str] | None = None, kind: str | None = None) -> dict:
     """Validates a task config (missing keys take defaults) and returns the normalised form: regions
-    of interest become named zones. ``class_names`` (the algorithm's) restricts ``target_classes``.
+    of interest become named zones. ``class_names`` (the algorithm's) restricts ``target_classes``;
+    ``kind`` (the algorithm's) ``face_recognition`` adds the face keys (see ``streams.face_rules``).
     Raises :class:`ConfigError`."""
+    from . import face_rules
+
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError({"config": ["Must be an object."]})
     errors: dict[str, list[str]] = {}
-    unknown = sorted(set(config) - set(DEFAULTS))
+    face = face_rules.is_face_kind(kind)
+    unknown = sorted(set(config) - config_keys(kind))
     if unknown:
         errors["config"] = [f"Unknown keys: {', '.join(unknown)}."]
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
@@ -148,9 +159,10 @@ def normalise_config(config, *, class_names: list[str] | None = None) -> dict:
     else:
         result["type"] = alert_type.strip()
     result["region_of_interest"] = _zones(merged["region_of_interest"], errors)
+    face_result = face_rules.normalise_face_config(config, errors) if face else {}
     if errors:
         raise ConfigError(errors)
-    return {key: result[key] for key in DEFAULTS}
+    return {**{key: result[key] for key in DEFAULTS}, **face_result}
 
 
 # --- Geometry ----------------------------------------------------------------------------------
@@ -232,11 +244,33 @@ class Match:
 
 
 @dataclass
+class AlertSpec:
+    """One alert the loop should raise for a frame: its type and level, the cooldown keys it
+    started (forgotten again if the alert cannot be written), its detections, extra metadata and
+    extra images (e.g. a face crop)."""
+
+    alert_type: str
+    level: str
+    keys: list[str]
+    detections: list[dict]
+    metadata: dict = field(default_factory=dict)
+    extra_images: dict = field(default_factory=dict)
+
+
+@dataclass
 class Decision:
     """An alert to raise: the (class, zone) pairs that fired on this frame and their matches."""
 
     keys: list[tuple[str, str | None]]
     matches: list[Match] = field(default_factory=list)
+    alert_type: str = "intrusion_detection"
+    level: str = "warning"
+
+    def alerts(self) -> list[AlertSpec]:
+        """A detection task's frame raises one alert holding every pair that fired."""
+        return [AlertSpec(alert_type=self.alert_type, level=self.level,
+                          keys=[rule_key(cls, zone) for cls, zone in self.keys],
+                          detections=[m.to_dict() for m in self.matches])]
 
 
 def rule_key(class_name: str, zone: str | None) -> str:
@@ -312,4 +346,6 @@ class RuleEngine:
             fired_matches.extend(key_matches)
         if not fired_keys:
             return matches, None
-        return matches, Decision(keys=fired_keys, matches=fired_matches)
+        return matches, Decision(keys=fired_keys, matches=fired_matches,
+                                 alert_type=self.config.get("type", "intrusion_detection"),
+                                 level=self.config.get("level", "warning"))

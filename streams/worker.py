@@ -24,7 +24,7 @@ from aimonitor.live import broadcast, task_group
 from . import ports, schedule, tasks_services
 from .choices import TaskStatus
 from .models import MonitorTask
-from .rules import RuleEngine, rule_key
+from .rules import AlertSpec, RuleEngine
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,18 @@ def batcher_for(algorithm) -> BatchPredictor:
         return batcher
 
 
+def pipeline_for(task: MonitorTask):
+    """What a task's frames go through: ``(predictor, rules)``. A detection task shares the process's
+    YOLO batcher for its algorithm; a face-recognition task gets its own per-frame face recogniser
+    (``streams.face_rules``). Both answer ``predict(image)`` and ``evaluate(...)`` alike."""
+    from . import face_rules
+
+    if face_rules.is_face_kind(task.algorithm.kind):
+        return (face_rules.FacePredictor(task.algorithm, task.config),
+                face_rules.FaceRuleEngine(task.config, last_fired=_last_fired(task)))
+    return batcher_for(task.algorithm), RuleEngine(task.config, last_fired=_last_fired(task))
+
+
 # --- One task's loop ---------------------------------------------------------------------------
 
 def _process_stats() -> dict:
@@ -195,7 +207,7 @@ class TaskRunner:
             if task is None:
                 return "gone"
             try:
-                batcher = batcher_for(task.algorithm)
+                batcher, rules = pipeline_for(task)
             except Exception as exc:  # noqa: BLE001 - a bad weights file is the task's error, not a crash
                 logger.warning("Monitor task %s: cannot load algorithm %s: %s", task.pk, task.algorithm_id, exc)
                 tasks_services.release_task(task.pk, self.token, error=f"Cannot load the algorithm: {exc}")
@@ -204,7 +216,6 @@ class TaskRunner:
             # Loading a model takes seconds: say so at once, before the reconcile thinks the loop is lost.
             if self.beat(TaskStatus.STARTING) is None:
                 return outcome
-            rules = RuleEngine(task.config, last_fired=_last_fired(task))
             known_updated = task.updated_at
             sample_fps = task.config.get("sample_fps", 2.0)
             status = TaskStatus.RUNNING
@@ -229,6 +240,8 @@ class TaskRunner:
                             break
                         known_updated = task.updated_at
                         rules.update_config(task.config)
+                        if hasattr(batcher, "update_config"):
+                            batcher.update_config(task.config)
                         if reader is not None and task.config.get("sample_fps") != sample_fps:
                             reader.close()
                             reader = None
@@ -275,7 +288,7 @@ class TaskRunner:
         self.frames_since_beat = 0
         return reply
 
-    def process(self, task: MonitorTask, rules: RuleEngine, batcher: BatchPredictor, frame) -> None:
+    def process(self, task: MonitorTask, rules, batcher, frame) -> None:
         image = frame.image
         height, width = image.shape[:2]
         detections, elapsed_ms, _ = batcher.predict(image)
@@ -295,22 +308,23 @@ class TaskRunner:
                 "width": width, "height": height, "detections": [m.to_dict() for m in matches]})
         if decision is None:
             return
-        keys = [rule_key(cls, zone) for cls, zone in decision.keys]
-        try:
-            self.raise_alert(task, decision, keys, image, frame_time, width, height)
-        except DatabaseError:
-            # Not written: forget the cooldown it started so the next frame raises it again.
-            for key in keys:
-                rules.last_fired.pop(key, None)
-            logger.warning("Monitor task %s: alert not written; retrying on the next frame", task.pk,
-                           exc_info=True)
+        for spec in decision.alerts():
+            try:
+                self.raise_alert(task, spec, image, frame_time, width, height)
+            except DatabaseError:
+                # Not written: forget the cooldown it started so the next frame raises it again.
+                for key in spec.keys:
+                    rules.last_fired.pop(key, None)
+                logger.warning("Monitor task %s: alert not written; retrying on the next frame", task.pk,
+                               exc_info=True)
 
-    def raise_alert(self, task, decision, keys, image, frame_time, width, height) -> None:
+    def raise_alert(self, task, spec: AlertSpec, image, frame_time, width, height) -> None:
         ports.raise_alert(
-            alert_type=task.config.get("type", "intrusion_detection"), level=task.config.get("level", "warning"),
-            detections=[m.to_dict() for m in decision.matches], frame=image, task=task, stream=task.stream,
-            algorithm=task.algorithm, regions=task.config.get("region_of_interest") or None,
-            detection_time=frame_time, metadata={"rule_keys": keys, "frame_size": [width, height]})
+            alert_type=spec.alert_type, level=spec.level, detections=spec.detections, frame=image, task=task,
+            stream=task.stream, algorithm=task.algorithm, regions=task.config.get("region_of_interest") or None,
+            detection_time=frame_time,
+            metadata={**spec.metadata, "rule_keys": spec.keys, "frame_size": [width, height]},
+            extra_images=spec.extra_images or None)
 
 
 def run_task(task_id: int) -> str:

@@ -9,7 +9,7 @@ from aimonitor.api.scoping import user_may_see_stream
 from algorithms.models import Algorithm
 from streams.choices import ScheduleType
 from streams.models import MonitorTask, VideoStream
-from streams.rules import ConfigError, normalise_config
+from streams.rules import ConfigError, config_keys, normalise_config
 from streams.schedule import ScheduleError, normalise_schedule
 
 
@@ -64,12 +64,18 @@ class MonitorTaskSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         instance: MonitorTask | None = self.instance
         algorithm = attrs.get("algorithm") or (instance.algorithm if instance else None)
-        if "config" in attrs or instance is None:
+        moved = instance is not None and "algorithm" in attrs and attrs["algorithm"].pk != instance.algorithm_id
+        if "config" in attrs or instance is None or moved:
+            # A task moved to another algorithm has its rules checked against that algorithm.
             raw = attrs.get("config", {})
             if self.partial and instance is not None and isinstance(raw, dict):
-                raw = {**(instance.config or {}), **raw}
+                # Keys the stored config has but this algorithm does not know (the task moved
+                # between a face and a detection algorithm) are dropped, not reported as unknown.
+                known = config_keys(algorithm.kind)
+                raw = {**{k: v for k, v in (instance.config or {}).items() if k in known}, **raw}
             try:
-                attrs["config"] = normalise_config(raw, class_names=list(algorithm.class_names or []))
+                attrs["config"] = normalise_config(raw, class_names=list(algorithm.class_names or []),
+                                                   kind=algorithm.kind)
             except ConfigError as exc:
                 raise serializers.ValidationError(exc.errors, code="invalid") from None
         schedule_type = attrs.get("schedule_type") or (instance.schedule_type if instance else ScheduleType.REALTIME)

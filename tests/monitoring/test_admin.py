@@ -45,3 +45,23 @@ def test_invalid_rules_are_refused_in_the_form(staff):
         "config": '{"alert_threshold": 7}', "schedule_type": "realtime", "schedule_config": "{}"})
     assert response.status_code == 200 and "config.alert_threshold" in response.content.decode()
     assert MonitorTask.objects.get(pk=task.pk).config["alert_threshold"] == 0.5
+
+
+def test_the_form_checks_face_keys_against_the_face_algorithm(staff):
+    from faces.models import FaceLibrary
+    from faces.seed import ensure_face_algorithm
+
+    task = make_task()
+    face_algorithm = ensure_face_algorithm()
+    library = FaceLibrary.objects.create(name="watchlist", is_watchlist=True)
+    url = reverse("admin:streams_monitortask_change", args=[task.pk])
+    form = {"name": task.name, "stream": task.stream_id, "algorithm": face_algorithm.pk,
+            "schedule_type": "realtime", "schedule_config": "{}"}
+    response = staff.post(url, {**form, "config": '{"face_libraries": [999999]}'})
+    assert response.status_code == 200 and "config.face_libraries" in response.content.decode()
+    assert MonitorTask.objects.get(pk=task.pk).algorithm_id != face_algorithm.pk
+    response = staff.post(url, {**form, "config": f'{{"face_libraries": [{library.pk}], "alert_strangers": true}}'})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.algorithm_id == face_algorithm.pk
+    assert (task.config["face_libraries"], task.config["alert_strangers"]) == ([library.pk], True)
