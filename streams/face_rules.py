@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ports
-from .rules import AlertSpec, Match, point_in_polygon, rule_key
+from .rules import AlertSpec, DwellCooldown, Match, point_in_polygon, rule_key
 
 logger = logging.getLogger(__name__)
 
@@ -179,17 +179,8 @@ class FaceDecision:
         return self.specs
 
 
-class FaceRuleEngine:
+class FaceRuleEngine(DwellCooldown):
     """Region of interest (face box centre), dwell and cooldown for a face task."""
-
-    def __init__(self, config: dict, *, last_fired: dict[str, float] | None = None):
-        self.config = config
-        self.streaks: dict[str, int] = {}
-        self.last_fired: dict[str, float] = dict(last_fired or {})
-
-    def update_config(self, config: dict) -> None:
-        self.config = config
-        self.streaks.clear()
 
     def filter(self, detections: list[FaceDetection], width: int, height: int) -> list[Match]:
         zones = self.config.get("region_of_interest") or []
@@ -215,19 +206,8 @@ class FaceRuleEngine:
                 seen.setdefault(person_key(det.match), []).append(match)
             elif det.stranger and self.config.get("alert_strangers"):
                 seen.setdefault(STRANGER_KEY, []).append(match)
-        self.streaks = {key: self.streaks.get(key, 0) + 1 for key in seen}
-        need = self.config.get("min_consecutive_frames", 1)
-        cooldown = self.config.get("cooldown_seconds", 60)
         level = self.config.get("level", "warning")
-        specs = []
-        for key, key_matches in seen.items():
-            if self.streaks[key] < need:
-                continue
-            last = self.last_fired.get(key)
-            if last is not None and now - last < cooldown:
-                continue
-            self.last_fired[key] = now
-            specs.append(self._spec(key, key_matches, level))
+        specs = [self._spec(key, seen[key], level) for key in self.fire(list(seen), now)]
         return matches, (FaceDecision(specs) if specs else None)
 
     @staticmethod

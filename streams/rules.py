@@ -278,19 +278,39 @@ def rule_key(class_name: str, zone: str | None) -> str:
     return f"{class_name}|{zone or ''}"
 
 
-class RuleEngine:
-    """Applies one task's rules frame after frame, keeping the dwell counters and cooldown clocks."""
+class DwellCooldown:
+    """The state every task's rules keep between frames: dwell counters (consecutive sampled frames a
+    rule key was seen) and cooldown clocks (when each key last raised an alert)."""
 
     def __init__(self, config: dict, *, last_fired: dict[str, float] | None = None):
         self.config = config
         self.streaks: dict[str, int] = {}
-        # rule_key -> time of the last alert; seeded from recent alerts after a restart.
+        # rule key -> time of the last alert; seeded from recent alerts after a restart.
         self.last_fired: dict[str, float] = dict(last_fired or {})
 
     def update_config(self, config: dict) -> None:
         """A running task picked up new rules: keep cooldowns, restart dwell counting."""
         self.config = config
         self.streaks.clear()
+
+    def fire(self, seen_keys, now: float) -> list[str]:
+        """Advances the dwell counters with the keys seen in this frame (a key missing from it starts
+        over) and returns, in order, the keys that dwelt long enough and are out of their cooldown."""
+        self.streaks = {key: self.streaks.get(key, 0) + 1 for key in seen_keys}
+        need = self.config.get("min_consecutive_frames", 1)
+        cooldown = self.config.get("cooldown_seconds", 60)
+        fired = []
+        for key in seen_keys:
+            last = self.last_fired.get(key)
+            if self.streaks[key] < need or (last is not None and now - last < cooldown):
+                continue
+            self.last_fired[key] = now
+            fired.append(key)
+        return fired
+
+
+class RuleEngine(DwellCooldown):
+    """Applies one task's rules frame after frame, keeping the dwell counters and cooldown clocks."""
 
     def filter(self, detections, width: int, height: int) -> list[Match]:
         """The detections that pass class, confidence, size and region-of-interest rules (one match
@@ -329,21 +349,11 @@ class RuleEngine:
         seen: dict[str, list[Match]] = {}
         for match in matches:
             seen.setdefault(rule_key(match.detection.class_name, match.zone), []).append(match)
-        # A pair missing from this frame starts its dwell over.
-        self.streaks = {key: self.streaks.get(key, 0) + 1 for key in seen}
-        need = self.config["min_consecutive_frames"]
-        cooldown = self.config["cooldown_seconds"]
         fired_keys, fired_matches = [], []
-        for key, key_matches in seen.items():
-            if self.streaks[key] < need:
-                continue
-            last = self.last_fired.get(key)
-            if last is not None and now - last < cooldown:
-                continue
-            self.last_fired[key] = now
+        for key in self.fire(list(seen), now):
             class_name, zone = key.split("|", 1)
             fired_keys.append((class_name, zone or None))
-            fired_matches.extend(key_matches)
+            fired_matches.extend(seen[key])
         if not fired_keys:
             return matches, None
         return matches, Decision(keys=fired_keys, matches=fired_matches,
