@@ -105,3 +105,14 @@ def client_as(make_user):
         return client_for(make_user(role) if role else None)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_inference_stats_before_the_test_database_goes(django_db_setup, django_db_blocker):
+    """Workers flush inference statistics at exit; in a test run that would be after the test
+    database is dropped. Flush while it still exists."""
+    yield
+    from algorithms.services import flush_inference_stats
+
+    with django_db_blocker.unblock():
+        flush_inference_stats()
