@@ -160,6 +160,7 @@ def test_websocket_route_names_have_no_ids():
     assert metrics.websocket_route("/ws/alerts/") == "/ws/alerts/"
 
 
+@pytest.mark.django_db  # channels closes old database connections when a consumer ends
 def test_websocket_connections_are_counted_while_open():
     asyncio.run(_open_and_close_two_connections())
 
